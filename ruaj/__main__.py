@@ -1,0 +1,5 @@
+"""`python -m ruaj` is the `ruaj` command."""
+
+from ruaj import cli
+
+raise SystemExit(cli.main())

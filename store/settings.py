@@ -1,0 +1,30 @@
+"""Settings of the store: where the database is and how long each category is kept."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StoreSettings(BaseSettings):
+    """`RUAJ_*` settings of the database and the retention windows (DESIGN §4).
+
+    Windows are in days. The legal default for traffic, SMS, IMEI and IP-session data is
+    12 months, taken as 365 days; subscriber data is kept until contract end + 3 years.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RUAJ_", extra="ignore")
+
+    database_url: SecretStr
+    pool_max_size: int = Field(default=10, ge=1)
+    retention_traffic_days: int = Field(default=365, ge=1)
+    retention_sms_days: int = Field(default=365, ge=1)
+    retention_imei_days: int = Field(default=365, ge=1)
+    retention_ip_session_days: int = Field(default=365, ge=1)
+    retention_subscriber_days: int = Field(default=3 * 365, ge=1)
+    retention_dead_letter_days: int = Field(default=30, ge=1)
+
+    def retention_days(self, category: str) -> int:
+        """The window of one category (`traffic`, `sms`, `imei`, `ip_session`, …)."""
+        value: int = getattr(self, f"retention_{category}_days")
+        return value

@@ -1,0 +1,43 @@
+"""Helpers shared by the test tiers."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import subprocess
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion in a thread of its own (safe from any test's event loop)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def with_database(url: str, database: str) -> str:
+    """`url` pointing at another database of the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+def run_ruaj(
+    *args: str, env: dict[str, str], timeout: float = 240, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `ruaj ARGS…` to completion and return what it did (never raises on exit status)."""
+    return subprocess.run(
+        [sys.executable, "-m", "ruaj", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+        check=False,
+    )
