@@ -154,6 +154,8 @@ class Postgres:
             "-c max_connections=200",
             "-c max_locks_per_transaction=512",
             "-c timezone=UTC",
+            "-c shared_buffers=512MB",
+            "-c max_wal_size=4GB",
         ]
         if self.fast:
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
