@@ -252,10 +252,6 @@ class _Code:
         self.names[name] = value
         return name
 
-    def local(self) -> str:
-        self._count += 1
-        return f"k{self._count}"
-
     def emit(self, depth: int, line: str) -> None:
         self.lines.append("    " * depth + line)
 
@@ -284,15 +280,15 @@ def _emit_primitive(code: _Code, depth: int, kind: str, target: str | None, to: 
             )
     elif kind in ("float", "double"):
         size = 4 if kind == "float" else 8
-        if target:
+        if target:  # unpack_from raises struct.error past the end
             code.emit(depth, f"{target} = _{kind}(b, p)[0]")
         code.emit(depth, f"p += {size}")
-        code.emit(depth, "if p > L: raise _malformed('truncated')")
     else:  # bytes, string
         _emit_varint(code, depth)
         code.emit(depth, "if n & 1: raise _malformed('negative length')")
+        # A slice past the end is short, not an error: the position then passes the end, and
+        # the next read or the final check of `read` reports the truncation.
         code.emit(depth, "e = p + (n >> 1)")
-        code.emit(depth, "if e > L: raise _malformed('truncated')")
         if target:
             decode = ".decode()" if to == "string" else ""
             code.emit(depth, f"{target} = b[p:e]{decode}")
@@ -303,11 +299,9 @@ def _emit_read(code: _Code, depth: int, writer: AvroType, reader: AvroType | Non
                target: str | None, field: str) -> None:  # fmt: skip
     """Read a value of `writer` as `reader` into `target`; reader None skips the value."""
     if isinstance(writer, Union):
-        branch = code.local()
-        _emit_varint(code, depth)
-        code.emit(depth, f"{branch} = (n >> 1) ^ -(n & 1)")
+        _emit_varint(code, depth)  # the branch index, compared still zig-zag encoded (2i)
         for index, option in enumerate(writer.branches):
-            code.emit(depth, f"{'if' if index == 0 else 'elif'} {branch} == {index}:")
+            code.emit(depth, f"{'if' if index == 0 else 'elif'} n == {2 * index}:")
             code.emit(depth + 1, "pass")
             _emit_read(code, depth + 1, option, _target_type(option, reader, field), target, field)
         code.emit(depth, "else: raise _malformed('union branch out of range')")
@@ -322,18 +316,21 @@ def _emit_read(code: _Code, depth: int, writer: AvroType, reader: AvroType | Non
         to = reader.kind if isinstance(reader, Primitive) else writer.kind
         _emit_primitive(code, depth, writer.kind, target if reader is not None else None, to)
     elif isinstance(writer, Enum):
+        # The index stays zig-zag encoded: symbol i is 2i; odd values are negative indexes.
         _emit_varint(code, depth)
-        code.emit(depth, "n = (n >> 1) ^ -(n & 1)")
-        code.emit(depth, f"if not 0 <= n < {len(writer.symbols)}: raise _bad_enum({field!r}, n)")
+        limit = 2 * len(writer.symbols)
         if reader is not None and target:
             assert isinstance(reader, Enum)
-            mapped = tuple(s if s in reader.symbols else reader.default for s in writer.symbols)
-            code.emit(depth, f"{target} = {code.const(mapped)}[n]")
-            if None in mapped:
-                code.emit(depth, f"if {target} is None: raise _bad_enum({field!r}, n)")
+            by_raw: list[str | None] = []
+            for symbol in writer.symbols:
+                by_raw += [symbol if symbol in reader.symbols else reader.default, None]
+            code.emit(depth, f"if n >= {limit}: raise _bad_enum({field!r}, n)")
+            code.emit(depth, f"{target} = {code.const(tuple(by_raw))}[n]")
+            code.emit(depth, f"if {target} is None: raise _bad_enum({field!r}, n)")
+        else:
+            code.emit(depth, f"if n >= {limit} or n & 1: raise _bad_enum({field!r}, n)")
     elif isinstance(writer, Fixed):
         code.emit(depth, f"e = p + {writer.size}")
-        code.emit(depth, "if e > L: raise _malformed('truncated')")
         if reader is not None and target:
             code.emit(depth, f"{target} = b[p:e]")
         code.emit(depth, "p = e")
@@ -395,6 +392,7 @@ class Reader:
                                       "writer schema and has no default")  # fmt: skip
                 targets[rfield.name] = code.const(default_value(rfield))
         values = [targets[name] for name in self.fields]
+        code.emit(1, "if p > L: raise _malformed('truncated')")
         code.emit(1, f"return ({', '.join(values)}{',' if len(values) == 1 else ''}), p")
         self.source = "\n".join(code.lines)
         namespace = dict(code.names)
@@ -424,7 +422,8 @@ def _malformed(detail: str) -> PoisonRecord:
     return PoisonRecord("malformed", detail)
 
 
-def _bad_enum(field: str, index: int) -> PoisonRecord:
+def _bad_enum(field: str, raw: int) -> PoisonRecord:
+    index = (raw >> 1) ^ -(raw & 1)
     return PoisonRecord(
         "invalid_enum", f"field {field}: symbol {index} is not in the reader's enum"
     )

@@ -135,13 +135,11 @@ def _uuid(value: str) -> str:
     return value.lower()
 
 
-def _name(value: str | None, field: str, *, required: bool = True) -> None:
-    if value is None or (not value and not required):
-        return
+def _is_name(value: str) -> bool:
+    """A name-like text: 1-255 printable characters (NUL is `malformed`, not just invalid)."""
     if "\x00" in value:
-        raise _bad("malformed", f"NUL character in {field}")
-    if not (value.isprintable() and len(value) <= 255) or not value:
-        raise _bad("invalid_identifier", f"{field} is not 1-255 printable characters")
+        raise _bad("malformed", "NUL character in a text field")
+    return 0 < len(value) <= 255 and value.isprintable()
 
 
 def _free_text(values: Iterable[str | None], fields: tuple[str, ...]) -> None:
@@ -150,14 +148,42 @@ def _free_text(values: Iterable[str | None], fields: tuple[str, ...]) -> None:
             raise _bad("malformed", f"NUL character in {field}")
 
 
-def _msisdn(value: str, field: str) -> None:
-    if identifiers.MSISDN(value) is None:
-        raise _bad("invalid_identifier", f"{field} is not an E.164 number")
+class _Rule(set[str]):
+    """The values that passed one rule, remembered so that a repeat costs one set look-up.
+
+    Identifiers repeat (a subscriber's numbers, cells, handsets, network element names): the
+    hot path tests `value in rule` and calls `check` only for a value not seen yet. At most
+    `_CACHE_SIZE` values are kept; then the memory starts again.
+    """
+
+    def __init__(self, valid: Callable[[str], object], problem: str) -> None:
+        super().__init__()
+        self._valid = valid
+        self._problem = problem
+
+    def check(self, value: str, field: str) -> None:
+        """Raise `invalid_identifier` naming `field` unless `value` passes; remember it."""
+        if not self._valid(value):
+            raise _bad("invalid_identifier", f"{field} {self._problem}")
+        if len(self) >= _CACHE_SIZE:
+            self.clear()
+        self.add(value)
 
 
-def _imsi(value: str, field: str) -> None:
-    if identifiers.IMSI(value) is None:
-        raise _bad("invalid_identifier", f"{field} is not a 15-digit IMSI")
+# Built without __init__: a frozen dataclass's __init__ sets each field through
+# object.__setattr__, which costs more than the rest of building a small row.
+_new_decoded = object.__new__
+_set_table = vars(Decoded)["table"].__set__
+_set_event_time = vars(Decoded)["event_time"].__set__
+_set_row = vars(Decoded)["row"].__set__
+
+
+def _decoded(table: str, event_time: datetime, row: tuple[object, ...]) -> Decoded:
+    decoded = _new_decoded(Decoded)
+    _set_table(decoded, table)
+    _set_event_time(decoded, event_time)
+    _set_row(decoded, row)
+    return decoded
 
 
 class Codec:
@@ -170,8 +196,13 @@ class Codec:
         self.decoder = avro.Decoder(schemas, outputs, registry)
         self._now = now
         self._skew_us = future_skew // _ONE_US
-        self._imeis: dict[str, str | None] = {}
-        self._cells: set[str] = set()
+        self._imeis: dict[str, str] = {}  # IMEI or IMEISV as sent → IMEI
+        self._msisdns = _Rule(identifiers.MSISDN, "is not an E.164 number")
+        self._imsis = _Rule(identifiers.IMSI, "is not a 15-digit IMSI")
+        self._dialled = _Rule(identifiers.DIALLED, "is not 1-15 digits")
+        self._senders = _Rule(identifiers.SENDER, "is neither digits nor an alphanumeric id")
+        self._cells = _Rule(identifiers.cell, "is not MCC-MNC-LAC-CI")
+        self._names = _Rule(_is_name, "is not 1-255 printable characters")
         self._builders: dict[str, tuple[str, Callable[[tuple[Any, ...]], Decoded]]] = {
             "ruaj.cdr": ("cdr", self._cdr),
             "ruaj.sms": ("sms", self._sms),
@@ -205,9 +236,8 @@ class Codec:
         try:
             name, build = self._builders[topic]
         except KeyError:
-            raise ValueError(
-                f"not an event topic: {topic!r} (known: {', '.join(TOPICS)})"
-            ) from None
+            known = ", ".join(TOPICS)
+            raise ValueError(f"not an event topic: {topic!r} (known: {known})") from None
         return build(self.decoder.decode(name, payload))
 
     async def prefetch(self, payloads: Iterable[bytes]) -> None:
@@ -223,35 +253,37 @@ class Codec:
         """The latest acceptable timestamp, in microseconds since the epoch."""
         return (self._now() - _EPOCH) // _ONE_US + self._skew_us
 
-    def _imei(self, value: str | None, field: str) -> str | None:
-        if value is None:
-            return None
-        try:
-            found = self._imeis[value]
-        except KeyError:
-            if len(self._imeis) >= _CACHE_SIZE:
-                self._imeis.clear()
-            found = self._imeis[value] = identifiers.imei(value)
+    def _imei(self, value: str, field: str) -> str:
+        """The IMEI of an IMEI or IMEISV not seen yet (repeats are looked up by the caller)."""
+        found = identifiers.imei(value)
         if found is None:
             raise _bad("invalid_imei", f"{field} is not an IMEI with a valid check digit")
+        if len(self._imeis) >= _CACHE_SIZE:
+            self._imeis.clear()
+        self._imeis[value] = found
         return found
 
-    def _cell(self, value: str | None, field: str) -> None:
-        if value is None or value in self._cells:
-            return
-        if not identifiers.cell(value):
-            raise _bad("invalid_identifier", f"{field} is not MCC-MNC-LAC-CI")
-        if len(self._cells) >= _CACHE_SIZE:
-            self._cells.clear()
-        self._cells.add(value)
+    @staticmethod
+    def _times(first: int, last: int, limit: int, names: str) -> None:
+        """`first` ≤ `last` are event times: not before the floor, `last` not after `limit`."""
+        if first < _EVENT_FLOOR_US:
+            raise _bad("invalid_time", f"{names} before 2000-01-01")
+        if last > limit:
+            raise _bad("future_time", f"{names} in the future")
 
-    def _event_time(self, us: int, field: str, limit: int) -> None:
-        if us < _EVENT_FLOOR_US:
-            raise _bad("invalid_time", f"{field} is before 2000-01-01")
-        if us > limit:
-            raise _bad("future_time", f"{field} is in the future")
+    def _session_times(self, status: str, at: int, start: int, end: int | None) -> None:
+        if at < start:
+            raise _bad("invalid_time", "event_time is before session_start")
+        if (end is None) != (status != "STOP"):
+            raise _bad("invalid_time", "session_end must be given on STOP records only")
+        if end is not None and end < start:
+            raise _bad("invalid_time", "session_end is before session_start")
+        last = at if end is None or at > end else end
+        self._times(start, last, self._limit_us(), "session times")
 
     # -- one builder per record ---------------------------------------------------------------
+    # Each check is written `if value not in rule: rule.check(value, field)`: the membership
+    # test is all a repeated identifier costs.
 
     def _cdr(self, v: tuple[Any, ...]) -> Decoded:
         (event_id, start, end, call_type, direction, calling, called, forwarded_to, msisdn,
@@ -259,96 +291,104 @@ class Codec:
         event_id = _uuid(event_id)
         if end < start:
             raise _bad("invalid_time", "end_time is before start_time")
-        self._event_time(start, "start_time", _CEILING_US)
-        self._event_time(end, "end_time", self._limit_us())
-        _msisdn(calling, "calling_number")
-        if identifiers.DIALLED(called) is None:
-            raise _bad("invalid_identifier", "called_number is not 1-15 digits")
-        if forwarded_to is not None:
-            _msisdn(forwarded_to, "forwarded_to")
-        _msisdn(msisdn, "served_msisdn")
-        _imsi(imsi, "served_imsi")
-        imei = self._imei(imei, "served_imei")
-        self._cell(cell_start, "cell_start")
-        self._cell(cell_end, "cell_end")
-        _name(end_reason, "end_reason", required=False)
-        _name(element, "network_element")
-        start_time = _dt(start)
-        row = (event_id, start_time, _dt(end), call_type, direction, calling, called,
-               forwarded_to, msisdn, imsi, imei, cell_start, cell_end, end_reason,
-               element)  # fmt: skip
-        return Decoded("cdr", start_time, row)
+        self._times(start, end, self._limit_us(), "start_time/end_time")
+        msisdns = self._msisdns
+        if calling not in msisdns:
+            msisdns.check(calling, "calling_number")
+        if called not in self._dialled:
+            self._dialled.check(called, "called_number")
+        if forwarded_to is not None and forwarded_to not in msisdns:
+            msisdns.check(forwarded_to, "forwarded_to")
+        if msisdn not in msisdns:
+            msisdns.check(msisdn, "served_msisdn")
+        if imsi not in self._imsis:
+            self._imsis.check(imsi, "served_imsi")
+        if imei is not None:
+            imei = self._imeis.get(imei) or self._imei(imei, "served_imei")
+        cells = self._cells
+        if cell_start is not None and cell_start not in cells:
+            cells.check(cell_start, "cell_start")
+        if cell_end is not None and cell_end not in cells:
+            cells.check(cell_end, "cell_end")
+        names = self._names
+        if end_reason and end_reason not in names:
+            names.check(end_reason, "end_reason")
+        if element not in names:
+            names.check(element, "network_element")
+        start_time = _EPOCH + timedelta(0, 0, start)
+        row = (event_id, start_time, _EPOCH + timedelta(0, 0, end), call_type, direction,
+               calling, called, forwarded_to, msisdn, imsi, imei, cell_start, cell_end,
+               end_reason, element)  # fmt: skip
+        return _decoded("cdr", start_time, row)
 
     def _sms(self, v: tuple[Any, ...]) -> Decoded:
         (event_id, at, direction, sender, recipient, msisdn, imsi, imei, cell, message_type,
          status, element) = v  # fmt: skip
         event_id = _uuid(event_id)
-        self._event_time(at, "event_time", self._limit_us())
-        if identifiers.SENDER(sender) is None:
-            raise _bad("invalid_identifier", "sender is neither digits nor an alphanumeric id")
-        if identifiers.DIALLED(recipient) is None:
-            raise _bad("invalid_identifier", "recipient is not 1-15 digits")
-        _msisdn(msisdn, "served_msisdn")
-        _imsi(imsi, "served_imsi")
-        imei = self._imei(imei, "served_imei")
-        self._cell(cell, "cell")
-        _name(element, "network_element")
-        event_time = _dt(at)
+        self._times(at, at, self._limit_us(), "event_time")
+        if sender not in self._senders:
+            self._senders.check(sender, "sender")
+        if recipient not in self._dialled:
+            self._dialled.check(recipient, "recipient")
+        if msisdn not in self._msisdns:
+            self._msisdns.check(msisdn, "served_msisdn")
+        if imsi not in self._imsis:
+            self._imsis.check(imsi, "served_imsi")
+        if imei is not None:
+            imei = self._imeis.get(imei) or self._imei(imei, "served_imei")
+        if cell is not None and cell not in self._cells:
+            self._cells.check(cell, "cell")
+        if element not in self._names:
+            self._names.check(element, "network_element")
+        event_time = _EPOCH + timedelta(0, 0, at)
         row = (event_id, event_time, direction, sender, recipient, msisdn, imsi, imei, cell,
                message_type, status, element)  # fmt: skip
-        return Decoded("sms", event_time, row)
+        return _decoded("sms", event_time, row)
 
     def _imei_observation(self, v: tuple[Any, ...]) -> Decoded:
         event_id, at, imei, imsi, msisdn, cell, reason, element = v
         event_id = _uuid(event_id)
-        self._event_time(at, "observed_at", self._limit_us())
-        imei = self._imei(imei, "imei")
-        _imsi(imsi, "imsi")
-        if msisdn is not None:
-            _msisdn(msisdn, "msisdn")
-        self._cell(cell, "cell")
-        _name(element, "network_element")
-        observed_at = _dt(at)
+        self._times(at, at, self._limit_us(), "observed_at")
+        imei = self._imeis.get(imei) or self._imei(imei, "imei")
+        if imsi not in self._imsis:
+            self._imsis.check(imsi, "imsi")
+        if msisdn is not None and msisdn not in self._msisdns:
+            self._msisdns.check(msisdn, "msisdn")
+        if cell is not None and cell not in self._cells:
+            self._cells.check(cell, "cell")
+        if element not in self._names:
+            self._names.check(element, "network_element")
+        observed_at = _EPOCH + timedelta(0, 0, at)
         row = (event_id, observed_at, imei, imsi, msisdn, cell, reason, element)
-        return Decoded("imei_observation", observed_at, row)
+        return _decoded("imei_observation", observed_at, row)
 
     def _ip_session(self, v: tuple[Any, ...]) -> Decoded:
         (event_id, session_id, status, at, start, end, msisdn, imsi, imei, apn, private_ip,
          public_ip, port_first, port_last, cell, bytes_up, bytes_down) = v  # fmt: skip
         event_id = _uuid(event_id)
-        _name(session_id, "session_id")
-        if at < start:
-            raise _bad("invalid_time", "event_time is before session_start")
-        if (end is None) != (status != "STOP"):
-            raise _bad("invalid_time", "session_end must be given on STOP records only")
-        if end is not None and end < start:
-            raise _bad("invalid_time", "session_end is before session_start")
-        limit = self._limit_us()
-        self._event_time(start, "session_start", _CEILING_US)
-        self._event_time(at, "event_time", limit)
-        if end is not None:
-            self._event_time(end, "session_end", limit)
-        _msisdn(msisdn, "msisdn")
-        _imsi(imsi, "imsi")
-        imei = self._imei(imei, "imei")
-        _name(apn, "apn")
-        private = identifiers.ip_packed(private_ip)
-        if private is None:
-            raise _bad("invalid_identifier", "private_ip is not an IP address")
-        public = identifiers.ip_packed(public_ip)
-        if public is None:
-            raise _bad("invalid_identifier", "public_ip is not an IP address")
-        if not 0 <= port_first <= port_last <= 65535:
-            raise _bad("invalid_identifier", "public port block is not 0 <= first <= last <= 65535")
-        self._cell(cell, "cell")
+        names = self._names
+        if session_id not in names:
+            names.check(session_id, "session_id")
+        self._session_times(status, at, start, end)
+        if msisdn not in self._msisdns:
+            self._msisdns.check(msisdn, "msisdn")
+        if imsi not in self._imsis:
+            self._imsis.check(imsi, "imsi")
+        if imei is not None:
+            imei = self._imeis.get(imei) or self._imei(imei, "imei")
+        if apn not in names:
+            names.check(apn, "apn")
+        private, public = _port_block(private_ip, public_ip, port_first, port_last)
+        if cell is not None and cell not in self._cells:
+            self._cells.check(cell, "cell")
         for count, field in ((bytes_up, "bytes_up"), (bytes_down, "bytes_down")):
             if count is not None and not 0 <= count <= _MAX_BIGINT:
                 raise _bad("invalid_identifier", f"{field} is not a byte count")
-        event_time = _dt(at)
-        row = (event_id, session_id, status, event_time, _dt(start),
-               None if end is None else _dt(end), msisdn, imsi, imei, apn, private, public,
-               port_first, port_last, cell, bytes_up, bytes_down)  # fmt: skip
-        return Decoded("ip_session", event_time, row)
+        event_time = _EPOCH + timedelta(0, 0, at)
+        row = (event_id, session_id, status, event_time, _EPOCH + timedelta(0, 0, start),
+               None if end is None else _EPOCH + timedelta(0, 0, end), msisdn, imsi, imei, apn,
+               private, public, port_first, port_last, cell, bytes_up, bytes_down)  # fmt: skip
+        return _decoded("ip_session", event_time, row)
 
     def _subscriber_change(self, v: tuple[Any, ...]) -> Decoded:
         (event_id, at, subscriber_id, operation, given_name, family_name, personal_number,
@@ -381,7 +421,20 @@ class Codec:
                personal_number, address, city, email, contact_number,
                None if contract_start is None else _dt(contract_start),
                None if contract_end is None else _dt(contract_end), kind, value)  # fmt: skip
-        return Decoded("subscriber_change", event_time, row)
+        return _decoded("subscriber_change", event_time, row)
+
+
+def _port_block(private_ip: str, public_ip: str, first: int, last: int) -> tuple[bytes, bytes]:
+    """The packed private and public addresses, once the block's ports are checked."""
+    private = identifiers.ip_packed(private_ip)
+    if private is None:
+        raise _bad("invalid_identifier", "private_ip is not an IP address")
+    public = identifiers.ip_packed(public_ip)
+    if public is None:
+        raise _bad("invalid_identifier", "public_ip is not an IP address")
+    if not 0 <= first <= last <= 65535:
+        raise _bad("invalid_identifier", "public port block is not 0 <= first <= last <= 65535")
+    return private, public
 
 
 def _identity(operation: str, kind: str | None, value: str | None) -> None:
