@@ -45,6 +45,7 @@ from typing import IO, Any
 import fastavro
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from ingest import avro, identifiers, population, traffic
 from ingest.errors import IngestError
@@ -299,7 +300,10 @@ async def create_topics(settings: IngestSettings, topics: tuple[str, ...] = TOPI
     The replication factor is 3, or the number of brokers when the cluster is smaller.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        raise IngestError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
     try:
         cluster = await admin.describe_cluster()
         replicas = max(1, min(3, len(cluster.get("brokers", []))))
@@ -334,6 +338,7 @@ async def produce(settings: IngestSettings, scenario: Scenario, *, end: datetime
     )
     await producer.start()
     try:
+        sending = time.monotonic()  # the pace counts from here, not from topic creation
         with _TruthWriter(truth) as writer:
             pending: list[tuple[Message, asyncio.Future[Any]]] = []
             for count, message in enumerate(messages(scenario, end=end, people=people), 1):
@@ -342,7 +347,7 @@ async def produce(settings: IngestSettings, scenario: Scenario, *, end: datetime
                 if len(pending) >= 2000:
                     await _settle(pending, writer, summary, progress)
                 if scenario.rate is not None:
-                    await _pace(started, count, scenario.rate)
+                    await _pace(sending, count, scenario.rate)
             await _settle(pending, writer, summary, progress)
     finally:
         await producer.stop()
