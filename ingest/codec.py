@@ -44,10 +44,13 @@ canonical text (asyncpg parses it in C), `timestamptz` as UTC-aware `datetime`, 
 packed address `bytes` (4 or 16; asyncpg hands them to `ipaddress.ip_address`, whose packed path
 skips text parsing), `integer`/`bigint` as `int`, `text` as `str`.
 
-Speed: this is the hot path (about 50 000 records/s per core are needed). pydantic stays at the
-edges (settings, documents): here each record is one call of a compiled Avro reader, then
-precompiled regular expressions and plain comparisons on the raw integers, and one tuple. IMEIs
-and cells repeat, so their slower checks (Luhn, numeric bounds) are remembered in bounded caches.
+Speed: this is the hot path (about 50 000 records/s are needed on a core shared with
+PostgreSQL). pydantic stays at the edges (settings, documents): here each record is one call of
+a compiled Avro reader (`ingest.avro_reader`), then precompiled regular expressions and plain
+comparisons on the raw integers, and one tuple. Identifiers repeat (a subscriber's numbers, a
+handset, cells, element names), so each rule remembers the values that passed it (bounded) and
+a repeat costs one set look-up; datetimes are built only once the integers passed. `python -m
+bench decode` gives about 7-14 µs per record, half of it the reader.
 The codec does not decide retention expiry: the pipeline does, from `event_time`.
 """
 
