@@ -126,9 +126,12 @@ def test_the_same_schema_twice_is_refused(tmp_path: Path) -> None:
         avro.load(bundled.directory(), tmp_path)
 
 
-def _poison(name: str, payload: bytes, decoder: avro.Decoder | None = None) -> PoisonRecord:
+DECODER = _decoder()
+
+
+def _poison(name: str, payload: bytes) -> PoisonRecord:
     with pytest.raises(PoisonRecord) as caught:
-        (decoder or _decoder()).decode(name, payload)
+        DECODER.decode(name, payload)
     return caught.value
 
 

@@ -20,9 +20,12 @@ def _codec(skew: timedelta = timedelta(minutes=5)) -> codec.Codec:
     return codec.Codec(SCHEMAS, now=lambda: samples.NOW, future_skew=skew)
 
 
+CODEC = _codec()
+
+
 def _decode(name: str, **changes: Any) -> codec.Decoded:
     payload = SCHEMAS.encode(name, samples.BY_SCHEMA[name](**changes))
-    return _codec().decode(samples.TOPIC_OF[name], payload)
+    return CODEC.decode(samples.TOPIC_OF[name], payload)
 
 
 def _row(name: str, **changes: Any) -> dict[str, object]:
@@ -192,7 +195,7 @@ def test_poison_details_never_hold_the_value() -> None:
 
 def test_an_unknown_topic_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="not an event topic"):
-        _codec().decode("ruaj.dlq", b"")
+        CODEC.decode("ruaj.dlq", b"")
 
 
 def test_a_cached_bad_imei_stays_bad() -> None:
