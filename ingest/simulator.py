@@ -338,7 +338,6 @@ async def produce(settings: IngestSettings, scenario: Scenario, *, end: datetime
     )
     await producer.start()
     try:
-        sending = time.monotonic()  # the pace counts from here, not from topic creation
         with _TruthWriter(truth) as writer:
             pending: list[tuple[Message, asyncio.Future[Any]]] = []
             for count, message in enumerate(messages(scenario, end=end, people=people), 1):
@@ -347,7 +346,7 @@ async def produce(settings: IngestSettings, scenario: Scenario, *, end: datetime
                 if len(pending) >= 2000:
                     await _settle(pending, writer, summary, progress)
                 if scenario.rate is not None:
-                    await _pace(sending, count, scenario.rate)
+                    await _pace(started, count, scenario.rate)
             await _settle(pending, writer, summary, progress)
     finally:
         await producer.stop()
