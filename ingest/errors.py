@@ -18,3 +18,25 @@ class PoisonRecord(IngestError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class SchemaError(IngestError):
+    """The Avro schemas cannot be used as they are (a bad file, or versions that do not resolve)."""
+
+
+class SchemaNotFetched(IngestError):
+    """A Confluent-framed message names a schema id not yet fetched from the schema registry.
+
+    Not a poison record: await `prefetch` for the batch's payloads, then decode again.
+    """
+
+    def __init__(self, schema_id: int) -> None:
+        super().__init__(f"schema id {schema_id} is not fetched yet: await prefetch() first")
+        self.schema_id = schema_id
+
+
+class SchemaRegistryUnavailable(IngestError):
+    """The schema registry did not answer as a registry does: transient, retry later.
+
+    Never a reason to dead-letter a message: the message is fine, the registry is not.
+    """

@@ -19,7 +19,7 @@ import socket
 import stat
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 DEFAULT_DIR = Path(".ruaj")
@@ -206,6 +206,9 @@ class Broker:
     port: int
     log_path: Path | None = None
     pid: int | None = None
+    # The child started by `start` in this process: kept so that it is reaped, not reported by
+    # Popen.__del__ as "still running" (a ResourceWarning, an error under the test settings).
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def bootstrap(self) -> str:
@@ -229,10 +232,18 @@ class Broker:
             if not isinstance(out, int):
                 out.close()
         self.pid = proc.pid
+        self._process = proc
         wait_for_port(self.port)
 
     def stop(self) -> None:
         """Terminate the broker and wait for it to go."""
+        try:
+            self._terminate()
+        finally:
+            if self._process is not None:
+                self._process.poll()  # records the exit (already reaped: ECHILD → 0)
+
+    def _terminate(self) -> None:
         if self.pid is None or not _pid_alive(self.pid):
             return
         os.kill(self.pid, signal.SIGTERM)
