@@ -5,8 +5,11 @@ the tree size and the base64 root hash, each ending in a newline; it is a C2SP s
 signed by the operator's Ed25519 key under the origin as key name. No extension lines.
 
 Files: `checkpoint-<size>.txt`, one per signed size, never rewritten, and `latest`, a copy of
-the newest. Writing takes an exclusive lock on `<dir>/.lock`, so concurrent writers (the
-`ruaj maintain` service, officers' receipts) queue.
+the newest. Beside them, `leaf-hashes.bin` holds the 32-byte leaf hashes of the entries the
+newest checkpoint covers, in index order: it is not signed, but a verifier that finds it hashing
+to a signed root can then name the exact entry that was changed, even when an intruder rewrote
+an entry together with its columns and leaf hash. Writing takes an exclusive lock on
+`<dir>/.lock`, so concurrent writers (the `ruaj maintain` service, officers' receipts) queue.
 
 A checkpoint is never signed unless the log now extends the newest checkpoint in the
 directory: same entries up to its size (its root, recomputed from the database, matches) and
@@ -37,6 +40,7 @@ from store import audit, db
 logger = logging.getLogger(__name__)
 
 LATEST = "latest"
+LEAVES = "leaf-hashes.bin"
 _FILE = re.compile(r"^checkpoint-(0|[1-9][0-9]*)\.txt$")
 _SIZE = re.compile(r"^(0|[1-9][0-9]*)$")
 
@@ -191,6 +195,30 @@ def store(directory: Path, cp: Checkpoint) -> Checkpoint:
     )
 
 
+def store_leaves(directory: Path, tree: merkle.Tree, previous_size: int) -> None:
+    """Make `leaf-hashes.bin` hold exactly the leaf hashes of `tree`.
+
+    Appends the new ones when the file already holds the `previous_size` that the last
+    checkpoint covers (a longer file is the tail of a write that crashed: cut); rewrites the
+    whole file when it holds fewer.
+    """
+    path = directory / LEAVES
+    keep = previous_size * merkle.HASH_SIZE
+    try:
+        present = path.stat().st_size
+    except FileNotFoundError:
+        present = 0
+    if present < keep or keep == 0:
+        _write_atomically(path, tree.leaf_hashes(), replace=True)
+        return
+    with open(path, "r+b") as out:
+        out.truncate(keep)
+        out.seek(keep)
+        out.write(tree.leaf_hashes(previous_size))
+        out.flush()
+        os.fsync(out.fileno())
+
+
 @contextlib.asynccontextmanager
 async def _locked(directory: Path) -> AsyncIterator[None]:
     os.makedirs(directory, exist_ok=True)
@@ -283,7 +311,9 @@ async def write_checkpoint(conn: db.Connection, settings: DisclosureSettings) ->
             check_extends(previous, tree)
             if tree.size == previous.size:
                 return previous
-        cp = store(directory, sign(origin, tree.size, tree.root(), key))
+        signed = sign(origin, tree.size, tree.root(), key)
+        await asyncio.to_thread(store_leaves, directory, tree, check_from)
+        cp = store(directory, signed)
     logger.info(
         "audit checkpoint signed",
         extra={"tree_size": cp.size, "previous_size": previous.size if previous else None},

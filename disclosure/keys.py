@@ -159,7 +159,7 @@ def verifier_key(name: str, key: PublicKey) -> str:
 
 def parse_verifier_key(text: str) -> tuple[str, PublicKey]:
     """(name, public key) of a signed-note Ed25519 verifier key; checks its key ID."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)
     if len(parts) != 3:
         raise errors.OperatorKeyError("not a verifier key: expected name+keyid+base64(key)")
     name, hex_id, encoded = parts

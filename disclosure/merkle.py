@@ -81,6 +81,11 @@ class Tree:
         self._check_size(index + 1)
         return self._levels[0][index * HASH_SIZE : (index + 1) * HASH_SIZE]
 
+    def leaf_hashes(self, start: int = 0, stop: int | None = None) -> bytes:
+        """The leaf hashes of `start <= index < stop`, concatenated."""
+        stop = self.size if stop is None else stop
+        return self._levels[0][start * HASH_SIZE : stop * HASH_SIZE]
+
     def _perfect(self, level: int, index: int) -> bytes:
         start = index * HASH_SIZE
         return self._levels[level][start : start + HASH_SIZE]

@@ -14,9 +14,13 @@ What is checked, in index order, stopping at the first thing that does not hold:
 5. consecutive checkpoints are consistent: an RFC 9162 consistency proof between them,
    computed from the recomputed tree, verifies against both signed roots.
 
-An entry rewritten together with its columns and leaf hash is caught by step 3: the report
-then names the range between the last checkpoint that still matches and the first that does
-not. It reads the log only (SELECT on ruaj.audit_log): a login in `ruaj_auditor` can run it.
+An entry rewritten together with its columns and leaf hash is caught by step 3. To name it
+exactly, the verifier uses `leaf-hashes.bin` from the checkpoint directory (written beside the
+checkpoints) once it hashes to a signed root: the first entry whose leaf differs from the
+recorded one is the answer. Without that file (or if it does not match), the report names the
+range between the last checkpoint that still matches and the first that does not.
+
+It reads the log only (SELECT on ruaj.audit_log): a login in `ruaj_auditor` can run it.
 """
 
 from __future__ import annotations
@@ -57,6 +61,10 @@ class Outcome:
     entries: int = 0
     checkpoints: list[checkpoint.Checkpoint] = field(default_factory=list)
     problem: Problem | None = None
+    # How many entries the recorded leaf hashes (leaf-hashes.bin) vouched for, and remarks
+    # that are not failures (an unusable leaf-hashes.bin).
+    recorded: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -85,6 +93,35 @@ def load_checkpoints(
                 f"for tree size {cp.size} with different roots: the log was forked",
             )
     return [found[size] for size in sorted(found)], None
+
+
+def load_recorded(
+    directory: Path, checkpoints: Sequence[checkpoint.Checkpoint]
+) -> tuple[bytes, str | None]:
+    """The recorded leaf hashes (`leaf-hashes.bin`) up to the largest checkpoint they hash to.
+
+    Returns (hashes, None), or (b"", why) when the file is missing, covers no checkpoint, or
+    does not hash to the signed root (then it is not used: it is not signed itself).
+    """
+    path = directory / checkpoint.LEAVES
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return b"", None
+    except OSError as exc:
+        return b"", f"cannot read {checkpoint.LEAVES}: {exc.strerror}"
+    count = len(data) // merkle.HASH_SIZE
+    covered = [cp for cp in checkpoints if 0 < cp.size <= count]
+    if not covered:
+        return b"", None
+    top = covered[-1]
+    hashes = data[: top.size * merkle.HASH_SIZE]
+    if merkle.Tree(hashes).root() != top.root:
+        return b"", (
+            f"{checkpoint.LEAVES} does not hash to the root of checkpoint {top.size}: not used "
+            "(entries rewritten with their hashes are then located between checkpoints)"
+        )
+    return hashes, None
 
 
 def _number(value: Any) -> bool:
@@ -144,8 +181,11 @@ def row_problem(position: int, row: audit.StoredRow) -> str | None:
 class LogChecker:
     """Checks rows fed in index order against signed checkpoints (no I/O: testable alone)."""
 
-    def __init__(self, checkpoints: Sequence[checkpoint.Checkpoint]) -> None:
+    def __init__(self, checkpoints: Sequence[checkpoint.Checkpoint], recorded: bytes = b"") -> None:
+        """`recorded`: leaf hashes known to be the signed ones (see `load_recorded`)."""
         self._checkpoints = list(checkpoints)
+        self._recorded = recorded
+        self._recorded_count = len(recorded) // merkle.HASH_SIZE
         self._next = 0  # index into _checkpoints of the next size to reach
         self._accumulator = merkle.Accumulator()
         self._leaves = bytearray()
@@ -190,6 +230,8 @@ class LogChecker:
         for row in rows:
             position = self._accumulator.size
             what = row_problem(position, row)
+            if what is None and position < self._recorded_count:
+                what = self._recorded_problem(position, row.leaf_hash)
             if what is not None:
                 self.problem = Problem(index=position, what=what)
                 return False
@@ -199,6 +241,17 @@ class LogChecker:
             if self.problem is not None:
                 return False
         return True
+
+    def _recorded_problem(self, position: int, leaf: bytes) -> str | None:
+        start = position * merkle.HASH_SIZE
+        if self._recorded[start : start + merkle.HASH_SIZE] == leaf:
+            return None
+        covering = self._checkpoints[self._next].size
+        return (
+            f"not the entry that checkpoint {covering} was signed over (its leaf hash differs "
+            f"from the one recorded then): it was rewritten together with its columns and "
+            "leaf hash, or entries were removed and others appended"
+        )
 
     def finish(self) -> Problem | None:
         """After the last row: checkpoints beyond the log, and consistency between checkpoints."""
@@ -253,7 +306,11 @@ async def verify(
     if problem is not None:
         outcome.problem = problem
         return outcome
-    checker = LogChecker(cps)
+    recorded, note = load_recorded(directory, cps)
+    outcome.recorded = len(recorded) // merkle.HASH_SIZE
+    if note is not None:
+        outcome.notes.append(note)
+    checker = LogChecker(cps, recorded)
     async with audit.snapshot(conn):
         total = (await audit.extent(conn)).next_index
         async for batch in audit.scan(conn, batch_size=batch_size):
