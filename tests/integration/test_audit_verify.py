@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from disclosure import checkpoint, verifier
+from disclosure import checkpoint, keys, verifier
 from disclosure.settings import DisclosureSettings
 from store import audit, db
 from tests.audit_support import (
@@ -193,7 +193,7 @@ async def test_a_forked_or_foreign_checkpoint_is_rejected(
         settings.checkpoint_origin,
         3,
         b"\x01" * 32,
-        checkpoint.keys.load_private_key(key),
+        keys.load_private_key(key),
     )
     (directory / "latest").write_text(forked.note)
     problem = (await _verify(conn, settings)).problem
@@ -201,7 +201,7 @@ async def test_a_forked_or_foreign_checkpoint_is_rejected(
     assert "both signed for tree size 3 with different roots" in problem.what
     # A checkpoint signed by nobody the verifier knows is rejected.
     stranger = checkpoint.sign(
-        settings.checkpoint_origin, 6, b"\x02" * 32, checkpoint.keys.PrivateKey.generate()
+        settings.checkpoint_origin, 6, b"\x02" * 32, keys.PrivateKey.generate()
     )
     (directory / "latest").write_text(stranger.note)
     problem = (await _verify(conn, settings)).problem
