@@ -160,3 +160,16 @@ def test_same_json_tells_types_apart() -> None:
     assert not verifier.same_json({"a": "1"}, {"a": 1})
     assert not verifier.same_json([1, 2], [1, 2, 3])
     assert not verifier.same_json({"a": 1}, {"b": 1})
+
+
+def test_numbers_written_otherwise_compare_by_value() -> None:
+    # An entry appended in SQL with a decimal written "1.50": the database's details column
+    # says the same number; a different number in the column is caught.
+    row = _row(0, {"rate": 1})
+    entry = row.entry.replace(b'"rate":1', b'"rate":1.50')
+    same = dataclasses.replace(
+        row, entry=entry, leaf_hash=merkle.leaf_hash(entry), details_json='{"rate": 1.50}'
+    )
+    assert verifier.row_problem(0, same) is None
+    other = dataclasses.replace(same, details_json='{"rate": 1.51}')
+    assert verifier.row_problem(0, other) == "its details column differs from its entry bytes"
