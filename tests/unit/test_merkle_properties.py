@@ -60,7 +60,7 @@ def test_known_roots() -> None:
     )
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(logs)
 def test_roots_of_every_prefix_match_the_definition(leaves: list[bytes]) -> None:
     tree = merkle.Tree(b"".join(leaves))
@@ -69,7 +69,7 @@ def test_roots_of_every_prefix_match_the_definition(leaves: list[bytes]) -> None
     assert merkle.root(leaves) == _mth(leaves)
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 @given(logs)
 def test_every_inclusion_proof_verifies(leaves: list[bytes]) -> None:
     tree = merkle.Tree(b"".join(leaves))
@@ -81,7 +81,7 @@ def test_every_inclusion_proof_verifies(leaves: list[bytes]) -> None:
             merkle.verify_inclusion(index, size, leaves[index], proof, root)
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 @given(logs)
 def test_every_consistency_proof_verifies(leaves: list[bytes]) -> None:
     tree = merkle.Tree(b"".join(leaves))
@@ -93,7 +93,7 @@ def test_every_consistency_proof_verifies(leaves: list[bytes]) -> None:
             merkle.verify_consistency(old, new, tree.root(old), tree.root(new), proof)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=2, max_value=64), st.data())
 def test_an_altered_inclusion_proof_is_rejected(size: int, data: st.DataObject) -> None:
     leaves = _leaves(size)
@@ -120,7 +120,7 @@ def test_an_altered_inclusion_proof_is_rejected(size: int, data: st.DataObject) 
         merkle.verify_inclusion(index, size, leaves[other], proof, root)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=2, max_value=64), st.data())
 def test_a_consistency_proof_to_another_log_is_rejected(size: int, data: st.DataObject) -> None:
     old = data.draw(st.integers(1, size - 1))

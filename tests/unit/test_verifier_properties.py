@@ -67,7 +67,7 @@ def signed_logs(draw: st.DrawFn) -> tuple[list[audit.StoredRow], list[checkpoint
     return rows, _checkpoints(rows, [*sizes, size])
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(signed_logs())
 def test_an_intact_log_passes(
     log: tuple[list[audit.StoredRow], list[checkpoint.Checkpoint]],
@@ -78,7 +78,7 @@ def test_an_intact_log_passes(
     assert _check(rows, cps, recorded) is None
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(signed_logs(), st.data())
 def test_any_changed_byte_is_caught_at_its_entry(
     log: tuple[list[audit.StoredRow], list[checkpoint.Checkpoint]], data: st.DataObject
@@ -98,7 +98,7 @@ def test_any_changed_byte_is_caught_at_its_entry(
         assert problem is not None and problem.index == index and problem.exact
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(signed_logs(), st.data())
 def test_a_thorough_rewrite_is_caught(
     log: tuple[list[audit.StoredRow], list[checkpoint.Checkpoint]], data: st.DataObject
@@ -116,7 +116,7 @@ def test_a_thorough_rewrite_is_caught(
     assert problem is not None and (problem.index, problem.exact) == (below, False)
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(signed_logs(), st.data())
 def test_swapped_entries_are_caught_at_the_first(
     log: tuple[list[audit.StoredRow], list[checkpoint.Checkpoint]], data: st.DataObject
@@ -133,7 +133,7 @@ def test_swapped_entries_are_caught_at_the_first(
     assert problem.what == f"its entry bytes say index {second}: entries were moved or swapped"
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(signed_logs(), st.data())
 def test_a_deleted_entry_is_caught_at_its_index(
     log: tuple[list[audit.StoredRow], list[checkpoint.Checkpoint]], data: st.DataObject
