@@ -41,7 +41,7 @@ def split(note: str) -> tuple[str, list[tuple[str, bytes]]]:
     cut = note.rfind("\n\n")
     if cut < 0:
         raise errors.BadSignature("no blank line between the note text and its signatures")
-    text, lines = note[: cut + 1], note[cut + 2 :].splitlines()
+    text, lines = note[: cut + 1], note[cut + 2 :].split("\n")[:-1]
     if not lines:
         raise errors.BadSignature("the note has no signature line")
     if len(lines) > MAX_SIGNATURES:

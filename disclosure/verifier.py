@@ -313,6 +313,7 @@ class LogChecker:
 
     def _consistency(self) -> Problem | None:
         tree = merkle.Tree(bytes(self._leaves))
+        self._leaves = bytearray()  # the tree holds them now
         for older, newer in zip(self._checkpoints, self._checkpoints[1:], strict=False):
             if older.size == 0:
                 continue
