@@ -302,10 +302,11 @@ class LogChecker:
         size = self._accumulator.size
         if self._next < len(self._checkpoints):
             beyond = self._checkpoints[self._next].size
+            ends = f"ends at entry {size - 1}" if size else "is empty"
             self.problem = Problem(
                 index=size,
                 what=f"missing: checkpoint {beyond} was signed over {beyond} entries but the "
-                f"log ends at entry {size - 1} (entries {size}..{beyond - 1} were removed)",
+                f"log {ends} (entries {size}..{beyond - 1} were removed)",
             )
             return self.problem
         self.problem = self._consistency()

@@ -173,3 +173,13 @@ def test_numbers_written_otherwise_compare_by_value() -> None:
     assert verifier.row_problem(0, same) is None
     other = dataclasses.replace(same, details_json='{"rate": 1.51}')
     assert verifier.row_problem(0, other) == "its details column differs from its entry bytes"
+
+
+def test_an_emptied_log_is_named() -> None:
+    rows = _log(3)
+    problem = _check([], _checkpoints(rows, [3]))
+    assert problem is not None and problem.index == 0
+    assert problem.what == (
+        "missing: checkpoint 3 was signed over 3 entries but the log is empty "
+        "(entries 0..2 were removed)"
+    )
