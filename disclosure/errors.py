@@ -12,3 +12,38 @@ class Refused(DisclosureError):
 
     The `ruaj` command exits 3 with this message, which says why, on stderr.
     """
+
+
+class OperatorKeyError(DisclosureError):
+    """The operator's Ed25519 key is missing, unreadable or not an Ed25519 key."""
+
+
+class VerificationError(DisclosureError):
+    """Something does not verify: a Merkle proof, a signature, a checkpoint or a receipt."""
+
+
+class ProofError(VerificationError):
+    """A Merkle inclusion or consistency proof does not verify."""
+
+
+class BadSignature(VerificationError):
+    """A signature does not verify with the operator's public key."""
+
+
+class CheckpointError(VerificationError):
+    """A checkpoint is malformed, not for this log, or not signed by the operator's key."""
+
+
+class ReceiptError(VerificationError):
+    """An audit receipt does not prove that its entry is in the signed log."""
+
+
+class CheckpointRefused(Refused):
+    """A checkpoint was not signed: the log now is not an extension of the last checkpoint.
+
+    The message names the problem (entries removed, or a prefix that no longer matches).
+    """
+
+
+class NotConfigured(DisclosureError):
+    """A setting this action needs is not set (the message names the variable)."""
