@@ -18,12 +18,13 @@ members in this order, with fixed owner, mode and time so equal contents give eq
 The manifest names the order (id, reference, SHA-256 of its exact document bytes), lists every
 data file with its SHA-256, size, task and row count, and carries `content_sha256`: the SHA-256 of
 the canonical JSON of {order_sha256, files} — the package hash. The release's audit entry
-(kind `order.disclosed`, committed in the same transaction as the reads) records that hash and
-the order hash, and the manifest carries that entry's audit receipt (inclusion proof and signed
-checkpoint, disclosure/receipt.py). Opening checks, in order: decryption (right key, nothing
-changed), the archive's shape, the signature, every file's hash and size, the package hash, the
-receipt against the operator's key, and that the receipt's entry is the release of exactly this
-package. Any failure is `PackageRefused` (exit 3) and nothing is written out.
+(kind `order.disclosed`, committed in the same transaction as the reads) records that hash as
+`package_sha256` and the order's hash as `order_hash`; the manifest carries that entry's audit
+receipt (inclusion proof and signed checkpoint, disclosure/receipt.py). Opening checks, in
+order: decryption (right key, nothing changed), the archive's shape, the signature, every file's
+hash and size, the package hash, the receipt against the operator's key, and that the receipt's
+entry is the release of exactly this package. Any failure is `PackageRefused` (exit 3) and
+nothing is written out.
 
 Size: the archive is built and encrypted in memory as one HPKE message. `RUAJ_PACKAGE_MAX_BYTES`
 (default 256 MiB) bounds it: execution refuses, before anything is released, an order whose data
@@ -376,7 +377,7 @@ def _check_receipt(manifest: dict[str, Any], operator: keys.PublicKey) -> receip
         raise _refuse(f"the audit receipt is for a {entry.get('kind')!r} entry, not a release")
     if details.get("package_sha256") != manifest["content_sha256"]:
         raise _refuse("the audit receipt records the release of another package")
-    if details.get("order_sha256") != manifest["order"]["order_sha256"]:
+    if details.get("order_hash") != manifest["order"]["order_sha256"]:
         raise _refuse("the audit receipt records a release under another order")
     return made
 

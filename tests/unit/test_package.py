@@ -82,7 +82,7 @@ class Parties:
     def details(self, **changes: Any) -> dict[str, Any]:
         base = {
             "order_id": 7,
-            "order_sha256": ORDER.order_sha256,
+            "order_hash": ORDER.order_sha256,
             "package_sha256": self.contents.content_sha256,
             "tasks": [{"task_id": "t1", "rows": 2}],
         }
@@ -278,7 +278,7 @@ def test_a_receipt_of_another_release_is_refused(parties: Parties) -> None:
     other = make_receipt(parties.operator, parties.details(package_sha256="11" * 32))
     with pytest.raises(errors.PackageRefused, match="release of another package"):
         parties.open(parties.seal(other))
-    other_order = make_receipt(parties.operator, parties.details(order_sha256="22" * 32))
+    other_order = make_receipt(parties.operator, parties.details(order_hash="22" * 32))
     with pytest.raises(errors.PackageRefused, match="under another order"):
         parties.open(parties.seal(other_order))
     not_release = make_receipt(parties.operator, parties.details(), kind="order.approved")
