@@ -23,3 +23,6 @@ class DisclosureSettings(BaseSettings):
     # minutes when there is at least one new entry.
     checkpoint_every_entries: int = Field(default=1000, ge=1)
     checkpoint_every_minutes: int = Field(default=10, ge=1)
+    # The largest package `ruaj order execute` builds (bytes of data before encryption): one
+    # HPKE message is built in memory. A larger result is refused before anything is released.
+    package_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)

@@ -30,16 +30,6 @@ TASK_FUNCTIONS: dict[str, LiteralString] = {
 }
 _CHECK: LiteralString = "SELECT ruaj.release_check($1, $2, $3, $4, $5, $6)"
 _MARK: LiteralString = "SELECT ruaj.order_mark_disclosed($1, $2)"
-_ORDER: LiteralString = """
-SELECT order_id, order_hash, order_reference, state, valid_from, valid_until, recipient_agency,
-       recipient_public_key
-FROM ruaj.disclosure_order WHERE order_id = $1
-"""
-_TASKS: LiteralString = """
-SELECT task_id, task_type, identifier_kind, identifier_value, port, observed_at, range_from,
-       range_to
-FROM ruaj.order_task WHERE order_id = $1 ORDER BY task_id
-"""
 _REASON = re.compile(r"refused \(([a-z_]+)\)")
 
 
@@ -49,48 +39,6 @@ class ReleaseRefused(errors.InsufficientPrivilege):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Task:
-    """One task of an order, as the database recorded it from the signed document."""
-
-    task_id: str
-    task_type: str
-    identifier_kind: str
-    identifier_value: str
-    port: int | None
-    observed_at: datetime | None
-    range_from: datetime | None
-    range_to: datetime | None
-
-    @classmethod
-    def from_row(cls, row: db.Record) -> Task:
-        """Build from a row of `ruaj.order_task`."""
-        return cls(**{name: row[name] for name in cls.__slots__})
-
-    @property
-    def window(self) -> tuple[datetime, datetime]:
-        """The (from, to) this task is executed with: its range, or its instant twice."""
-        if self.observed_at is not None:
-            return self.observed_at, self.observed_at
-        assert self.range_from is not None and self.range_to is not None  # a CHECK says so
-        return self.range_from, self.range_to
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Order:
-    """What execution needs of an order."""
-
-    order_id: int
-    order_hash: bytes
-    order_reference: str | None
-    state: str
-    valid_from: datetime | None
-    valid_until: datetime | None
-    recipient_agency: str | None
-    recipient_public_key: str | None
-    tasks: tuple[Task, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,26 +53,6 @@ def _refused(exc: asyncpg.InsufficientPrivilegeError) -> ReleaseRefused:
     message = str(exc)
     found = _REASON.search(message)
     return ReleaseRefused(found.group(1) if found else "not_permitted", message)
-
-
-async def order(conn: db.Connection, order_id: int) -> Order | None:
-    """The order and its tasks (officers may read the order tables), or None."""
-    async with db.translated():
-        row = await conn.fetchrow(_ORDER, order_id)
-        if row is None:
-            return None
-        tasks = await conn.fetch(_TASKS, order_id)
-    return Order(
-        order_id=row["order_id"],
-        order_hash=bytes(row["order_hash"]),
-        order_reference=row["order_reference"],
-        state=row["state"],
-        valid_from=row["valid_from"],
-        valid_until=row["valid_until"],
-        recipient_agency=row["recipient_agency"],
-        recipient_public_key=row["recipient_public_key"],
-        tasks=tuple(Task.from_row(t) for t in tasks),
-    )
 
 
 async def check(
