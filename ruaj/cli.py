@@ -25,7 +25,7 @@ EXIT_USAGE = 2
 EXIT_REFUSED = 3
 
 # Modules under ruaj.commands, in the order `ruaj --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("dev", "db", "simulate", "audit")
+COMMAND_MODULES: tuple[str, ...] = ("dev", "db", "simulate", "audit", "package")
 
 logger = logging.getLogger("ruaj")
 
