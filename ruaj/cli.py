@@ -25,7 +25,15 @@ EXIT_USAGE = 2
 EXIT_REFUSED = 3
 
 # Modules under ruaj.commands, in the order `ruaj --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("dev", "db", "simulate", "audit")
+COMMAND_MODULES: tuple[str, ...] = (
+    "dev",
+    "db",
+    "simulate",
+    "audit",
+    "maintain",
+    "retention",
+    "hold",
+)
 
 logger = logging.getLogger("ruaj")
 
