@@ -1,10 +1,11 @@
 """`make bench` — run the benchmarks (all, or those named) and write bench/results/.
 
-    python -m bench [NAME ...] [--quick]
+    python -m bench [NAME ...] [--quick] [--events N]
 
 PostgreSQL is `RUAJ_BENCH_DATABASE_URL` (a superuser URL) or an embedded server started for the
 run, with durable settings (fsync on), like production. `--quick` shrinks every data set so the
 whole run takes a few minutes: for checking that the benchmarks work, not for figures.
+`--events N` sets the number of events of the benchmarks that stream events (ingest).
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ async def _run(names: list[str], env: Env) -> list[Report]:
     return reports
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen benchmarks."""
     names = available()
@@ -56,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", choices=[[], *names], metavar="NAME",
                         help=f"benchmarks to run (default all: {', '.join(names)})")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="small data sets, for a smoke run")
+    parser.add_argument("--events", type=_positive, metavar="N",
+                        help="events to stream, for the benchmarks that stream events")  # fmt: skip
     args = parser.parse_args(argv)
     logs.configure("WARNING")
     with tempfile.TemporaryDirectory(prefix="ruaj-bench-") as tmp:
@@ -67,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             server.start()
             admin_url = server.url
         try:
-            env = Env(admin_url=admin_url, workdir=workdir, quick=args.quick)
+            env = Env(admin_url=admin_url, workdir=workdir, quick=args.quick, events=args.events)
             asyncio.run(_run(args.names or names, env))
         finally:
             if server is not None:

@@ -76,6 +76,7 @@ class Env:
     admin_url: str
     workdir: Path
     quick: bool
+    events: int | None = None  # `--events N`: the data set size for benchmarks that take one
 
     def database_url(self, name: str) -> str:
         """URL of database `name` on the bench server."""

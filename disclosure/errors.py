@@ -47,3 +47,11 @@ class CheckpointRefused(Refused):
 
 class NotConfigured(DisclosureError):
     """A setting this action needs is not set (the message names the variable)."""
+
+
+class PackageRefused(Refused):
+    """A disclosure package was refused: not for this key, altered, or not what it claims.
+
+    The message names the layer that failed (decryption, archive, signature, a file's hash, the
+    audit receipt); nothing from such a package is written out.
+    """

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "db",
     "simulate",
     "audit",
+    "package",
     "maintain",
     "retention",
     "hold",
