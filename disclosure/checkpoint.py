@@ -35,7 +35,7 @@ from pathlib import Path
 
 from disclosure import errors, keys, merkle, note
 from disclosure.settings import DisclosureSettings
-from store import audit, db
+from store import audit, db, maintenance
 
 logger = logging.getLogger(__name__)
 
@@ -321,25 +321,66 @@ async def write_checkpoint(conn: db.Connection, settings: DisclosureSettings) ->
     return cp
 
 
-async def maybe_checkpoint(
+async def checkpoint_due(
     conn: db.Connection, settings: DisclosureSettings, *, every_entries: int, every_minutes: int
-) -> Checkpoint | None:
-    """Write a checkpoint when due: `every_entries` new entries, or `every_minutes` since the
-    last one with at least one new entry (or no checkpoint yet and a non-empty log).
-
-    Returns the new checkpoint, or None when none was due. For `ruaj maintain`'s passes.
-    """
+) -> bool:
+    """Whether a checkpoint is due: `every_entries` new entries, or `every_minutes` since the
+    last one with at least one new entry (or no checkpoint yet and a non-empty log)."""
     key = keys.load_operator_key(settings)
     directory = directory_of(settings)
     previous = latest(directory, key.public_key(), origin=settings.checkpoint_origin)
     size = await audit.next_index(conn)
     new = size - (previous.size if previous else 0)
     if new == 0:
-        return None
+        return False
     # Fewer entries than the last checkpoint: write_checkpoint refuses, saying so.
     due = previous is None or new < 0 or new >= every_entries
     if not due and previous is not None and previous.written_at is not None:
         due = datetime.now(UTC) - previous.written_at >= timedelta(minutes=every_minutes)
-    if not due:
+    return due
+
+
+async def maybe_checkpoint(
+    conn: db.Connection, settings: DisclosureSettings, *, every_entries: int, every_minutes: int
+) -> Checkpoint | None:
+    """Write a checkpoint when due (see `checkpoint_due`).
+
+    Returns the new checkpoint, or None when none was due. For `ruaj maintain`'s passes.
+    """
+    if not await checkpoint_due(
+        conn, settings, every_entries=every_entries, every_minutes=every_minutes
+    ):
         return None
     return await write_checkpoint(conn, settings)
+
+
+def maintenance_step(settings: DisclosureSettings) -> maintenance.Step:
+    """The `checkpoint` step of `ruaj maintain`: sign a checkpoint every
+    `RUAJ_CHECKPOINT_EVERY_ENTRIES` entries or `RUAJ_CHECKPOINT_EVERY_MINUTES` minutes, and
+    export `ruaj_audit_last_checkpoint_timestamp_seconds`.
+
+    Skipped (and said so) when the operator key or the checkpoint directory is not configured.
+    """
+
+    async def step(ctx: maintenance.Context) -> None:
+        if settings.operator_key is None or settings.checkpoint_dir is None:
+            ctx.report("checkpoint: skipped (RUAJ_OPERATOR_KEY or RUAJ_CHECKPOINT_DIR not set)")
+            return
+        every = {
+            "every_entries": settings.checkpoint_every_entries,
+            "every_minutes": settings.checkpoint_every_minutes,
+        }
+        async with ctx.connection() as conn:
+            if ctx.dry_run:
+                if await checkpoint_due(conn, settings, **every):
+                    ctx.report("would sign an audit checkpoint")
+            else:
+                made = await maybe_checkpoint(conn, settings, **every)
+                if made is not None:
+                    ctx.report(f"signed audit checkpoint of size {made.size}")
+        public = keys.load_operator_key(settings).public_key()
+        newest = latest(settings.checkpoint_dir, public, origin=settings.checkpoint_origin)
+        if newest is not None and newest.written_at is not None:
+            maintenance.LAST_CHECKPOINT.set(newest.written_at.timestamp())
+
+    return step

@@ -15,11 +15,14 @@ unknown fingerprint, trailing bytes, an enum index beyond the symbols, a bad IME
 timestamp 30 days ahead, an end before its start, an MSISDN in national format. A duplicate is
 a good message sent again: the same key and bytes, so the same event id.
 
+With `registry`, the SubscriberChange events of the population's history (`ingest.lifecycle`)
+go to `ruaj.subscriber` as well, each before the first traffic message at or after its time.
+
 The truth file has one JSON object per message, in production order: `topic`, `partition`,
 `offset`, `kind` (`good`, `bad`, `duplicate`), `key`; for good ones `event_id`, `activity` (what
-the legs of one call, SMS or session share) and `fields` — every Avro field as sent, timestamps
-as RFC 3339 UTC with microseconds; for bad ones the expected `reason`; for duplicates the
-`event_id` they repeat.
+the legs of one call, SMS or session share; 0 for registry events) and `fields` — every Avro
+field as sent, timestamps as RFC 3339 UTC with microseconds; for bad ones the expected `reason`;
+for duplicates the `event_id` they repeat.
 
 Production uses aiokafka with `acks="all"` and without the idempotent producer (the embedded
 broker cannot grant producer ids); messages are keyed by subscriber, so one subscriber's events
@@ -47,11 +50,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from ingest import avro, identifiers, population, traffic
+from ingest import avro, identifiers, lifecycle, population, traffic
 from ingest.errors import IngestError
 from ingest.settings import IngestSettings
 
 TOPICS = ("ruaj.cdr", "ruaj.sms", "ruaj.imei", "ruaj.ipsession")
+# Every topic the simulator may send to: traffic, and the registry's SubscriberChange events.
+ALL_TOPICS = (*TOPICS, lifecycle.TOPIC)
 BAD_REASONS = ("malformed", "unknown_schema", "trailing_bytes", "invalid_enum", "invalid_imei",
                "future_time", "invalid_time", "invalid_identifier")  # fmt: skip
 _TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
@@ -76,6 +81,10 @@ class Scenario:
     seed: int
     bad_fraction: float = 0.0
     duplicate_fraction: float = 0.0
+    # Also send the registry's SubscriberChange events (contract starts, identity assignments
+    # and releases, SIM swaps, recycled numbers, contract ends: `ingest.lifecycle`), in
+    # addition to the `events` messages.
+    registry: bool = False
 
     def __post_init__(self) -> None:
         if self.subscribers < 1:
@@ -150,14 +159,19 @@ def messages(scenario: Scenario, *, end: datetime, schemas: avro.Schemas | None 
              people: population.Population | None = None) -> Iterator[Message]:  # fmt: skip
     """The scenario's messages in production order (see the module docstring).
 
-    `people` replaces the population built from the seed (extensions such as subscriber
-    lifecycle events change it first); it must span `[end - days, end)`.
+    `people` replaces the population built from the seed; it must span `[end - days, end)`.
+    With `scenario.registry`, the subscriber lifecycle (`ingest.lifecycle`) is applied to it
+    and each SubscriberChange message is sent before the first traffic message at or after
+    its event time (the history before the period first of all).
     """
     schemas = schemas or avro.load()
     start = end - timedelta(days=scenario.days)
     if people is None:
         people = population.build(random.Random(f"{scenario.seed}:population"),
                                   scenario.subscribers, start, end)  # fmt: skip
+        if scenario.registry:
+            lifecycle.apply(people, random.Random(f"{scenario.seed}:lifecycle"))
+    registry = _RegistryMessages(people, scenario, schemas)
     generator = traffic.Traffic(people, scenario.seed)
     bad = _BadMessages(generator, schemas, random.Random(f"{scenario.seed}:bad"), end)
     mix = random.Random(f"{scenario.seed}:mix")
@@ -178,6 +192,7 @@ def messages(scenario: Scenario, *, end: datetime, schemas: avro.Schemas | None 
         else:
             left["good"] -= 1
             event = next(good_events)
+            yield from registry.until(event.at)
             name = event.topic.removeprefix(avro.TOPIC_PREFIX)
             truth = {"topic": event.topic, "kind": "good", "key": event.key.decode(),
                      "event_id": event.record["event_id"], "activity": event.activity,
@@ -185,6 +200,29 @@ def messages(scenario: Scenario, *, end: datetime, schemas: avro.Schemas | None 
             message = Message(event.topic, event.key, schemas.encode(name, event.record), truth)
             recent.append(message)
             yield message
+    yield from registry.until(None)
+
+
+class _RegistryMessages:
+    """The SubscriberChange messages of a scenario, handed out in time order."""
+
+    def __init__(self, people: population.Population, scenario: Scenario,
+                 schemas: avro.Schemas) -> None:  # fmt: skip
+        self._schemas = schemas
+        self._pending = (iter(lifecycle.changes(people, scenario.seed)) if scenario.registry
+                         else iter(()))  # fmt: skip
+        self._next = next(self._pending, None)
+
+    def until(self, instant: datetime | None) -> Iterator[Message]:
+        """The messages of changes at or before `instant` not sent yet (all when None)."""
+        while self._next is not None and (instant is None or self._next[0] <= instant):
+            _, record, key = self._next
+            self._next = next(self._pending, None)
+            truth = {"topic": lifecycle.TOPIC, "kind": "good", "key": key.decode(),
+                     "event_id": record["event_id"], "activity": 0,
+                     "fields": _jsonable(record)}  # fmt: skip
+            name = lifecycle.TOPIC.removeprefix(avro.TOPIC_PREFIX)
+            yield Message(lifecycle.TOPIC, key, self._schemas.encode(name, record), truth)
 
 
 class _BadMessages:
@@ -294,7 +332,7 @@ class _BadMessages:
         return topic, self._encode(topic, record)
 
 
-async def create_topics(settings: IngestSettings, topics: tuple[str, ...] = TOPICS) -> None:
+async def create_topics(settings: IngestSettings, topics: tuple[str, ...] = ALL_TOPICS) -> None:
     """Create `topics` with `kafka_topic_partitions` partitions; existing ones are left alone.
 
     The replication factor is 3, or the number of brokers when the cluster is smaller.

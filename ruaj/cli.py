@@ -25,7 +25,16 @@ EXIT_USAGE = 2
 EXIT_REFUSED = 3
 
 # Modules under ruaj.commands, in the order `ruaj --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("dev", "db", "simulate", "audit", "package")
+COMMAND_MODULES: tuple[str, ...] = (
+    "dev",
+    "db",
+    "simulate",
+    "audit",
+    "package",
+    "maintain",
+    "retention",
+    "hold",
+)
 
 logger = logging.getLogger("ruaj")
 

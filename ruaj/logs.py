@@ -16,6 +16,21 @@ from typing import Any
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 
 
+def _withhold_database_details(exc: BaseException | None) -> None:
+    """Drop a database error's DETAIL (row values) anywhere in the exception chain.
+
+    `store.db.translated()` already does this at the store's boundary; this catches an error
+    that escaped it, since a traceback prints every chained exception's `str()`. Recognised by
+    shape (a `sqlstate` and a `detail`), as only `store/` imports asyncpg.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if getattr(exc, "sqlstate", None) and getattr(exc, "detail", None) is not None:
+            exc.detail = None  # type: ignore[attr-defined]
+        exc = exc.__cause__ or exc.__context__
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as a single-line JSON object with its `extra` fields."""
 
@@ -31,6 +46,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
+            _withhold_database_details(record.exc_info[1])
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
 

@@ -47,8 +47,20 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(sqlstate, str) and sqlstate in _TRANSIENT_SQLSTATES
 
 
+def withhold_row_values(exc: BaseException) -> None:
+    """Drop the server's DETAIL from an asyncpg error, in place.
+
+    PostgreSQL puts row values there ("Key (msisdn)=(355691234567) already exists", "Failing
+    row contains (…)"), and asyncpg's `str()` appends it: it would reach logs and stderr through
+    the message or the `raise … from` chain. The SQLSTATE, constraint and column names stay.
+    """
+    if isinstance(exc, asyncpg.PostgresError) and getattr(exc, "detail", None) is not None:
+        exc.detail = None
+
+
 def translate(exc: BaseException) -> errors.StoreError:
-    """The store's exception for an asyncpg (or socket) exception."""
+    """The store's exception for an asyncpg (or socket) exception (its DETAIL withheld)."""
+    withhold_row_values(exc)
     if is_transient(exc):
         return errors.TransientStoreError(f"database unavailable: {type(exc).__name__}: {exc}")
     if isinstance(exc, asyncpg.InsufficientPrivilegeError):

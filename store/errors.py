@@ -17,3 +17,15 @@ class MigrationError(StoreError):
 
 class InsufficientPrivilege(StoreError):
     """The database role in use may not do this."""
+
+
+class InvalidRequest(StoreError):
+    """The database refused a request as invalid (a bad argument, an unknown hold)."""
+
+
+class PartitionDropFailed(StoreError):
+    """Some expired partitions could not be dropped in this pass; the next pass retries them."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"could not drop {', '.join(names)} (retried on the next pass)")
+        self.names = names

@@ -23,6 +23,16 @@ class StoreSettings(BaseSettings):
     retention_ip_session_days: int = Field(default=365, ge=1)
     retention_subscriber_days: int = Field(default=3 * 365, ge=1)
     retention_dead_letter_days: int = Field(default=30, ge=1)
+    # `ruaj maintain`: days ahead for which partitions exist (today included), how long a
+    # detach or drop may wait for a lock before it gives up and is retried (short, so writers
+    # queued behind it are never held up for long), attempts per pass, and the pause between
+    # passes of the service.
+    partitions_ahead_days: int = Field(default=7, ge=1)
+    retention_lock_timeout_ms: int = Field(default=100, ge=1)
+    retention_drop_attempts: int = Field(default=3, ge=1)
+    maintain_interval_seconds: float = Field(default=300.0, gt=0)
+    # Expiry of a legal hold when none is given (renewable).
+    hold_default_days: int = Field(default=90, ge=1)
 
     def retention_days(self, category: str) -> int:
         """The window of one category (`traffic`, `sms`, `imei`, `ip_session`, …)."""

@@ -17,7 +17,10 @@ calls with their legs, SMS, IMEI observations and handset changes, IP sessions w
 blocks, spread over the DAYS before now. The same --seed gives the same events; without one a
 random seed is used and printed. --bad-fraction adds messages the pipeline must dead-letter (one
 of each reason in turn), --duplicate-fraction re-sends good ones, --truth writes a JSON line per
-message sent."""
+message sent. With --registry, the subscribers' registry history goes to ruaj.subscriber as
+well (in addition to the --events messages): contract starts with KYC data, MSISDN/IMSI/ICCID
+assignments and releases, SIM swaps, contract ends, and numbers recycled to new subscribers —
+each identity assigned before traffic uses it."""
 
 
 def _fraction(text: str) -> float:
@@ -87,6 +90,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="F",
         help="fraction of messages that re-send a good event (default 0)",
     )
+    parser.add_argument(
+        "--registry",
+        action="store_true",
+        help="also send the subscribers' SubscriberChange events to ruaj.subscriber",
+    )
     parser.add_argument("--truth", type=Path, metavar="FILE",
                         help="write one JSON line per message sent")  # fmt: skip
     parser.set_defaults(handler=_simulate)
@@ -110,6 +118,7 @@ def scenario_of(args: argparse.Namespace) -> simulator.Scenario:
             seed=args.seed if args.seed is not None else simulator.new_seed(),
             bad_fraction=args.bad_fraction,
             duplicate_fraction=args.duplicate_fraction,
+            registry=args.registry,
         )
     except ValueError as exc:
         raise config.UsageError(str(exc)) from exc
@@ -132,7 +141,9 @@ def _print(summary: simulator.Summary, truth: Path | None) -> None:
           f"(seed {summary.seed}: --seed {summary.seed} sends the same events again)")  # fmt: skip
     kinds = ("good", "bad", "duplicate")
     print(f"{'topic':<16}" + "".join(f"{k:>11}" for k in kinds))
-    for topic in simulator.TOPICS:
+    for topic in simulator.ALL_TOPICS:
+        if topic not in simulator.TOPICS and not any(summary.counts[(topic, k)] for k in kinds):
+            continue  # the registry topic, when not simulated
         print(f"{topic:<16}" + "".join(f"{summary.counts[(topic, k)]:>11,}" for k in kinds))
     totals = [sum(n for (_, k), n in summary.counts.items() if k == kind) for kind in kinds]
     print(f"{'total':<16}" + "".join(f"{n:>11,}" for n in totals))
