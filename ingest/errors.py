@@ -40,3 +40,7 @@ class SchemaRegistryUnavailable(IngestError):
 
     Never a reason to dead-letter a message: the message is fine, the registry is not.
     """
+
+
+class BrokerUnavailable(IngestError):
+    """The Kafka brokers cannot be reached."""

@@ -22,3 +22,20 @@ class IngestSettings(BaseSettings):
     future_skew_seconds: int = Field(default=300, ge=0)
     # Partitions of each topic when `ruaj simulate` creates the topics.
     kafka_topic_partitions: int = Field(default=4, ge=1)
+    # `ruaj ingest`: the consumer group, and the bounds of one batch (one transaction of rows
+    # and offsets): whichever of rows, bytes of messages or seconds since its first message is
+    # reached first closes it.
+    ingest_group: str = Field(default="ruaj-ingest", min_length=1, max_length=200)
+    ingest_batch_max_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    ingest_batch_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    ingest_batch_max_seconds: float = Field(default=0.5, gt=0, le=60)
+    # On SIGTERM, how long the batch in flight may still take to be written (a database that
+    # is down is retried until then); past it the worker exits 1 and the batch is read again
+    # on restart: nothing is lost, nothing is stored twice.
+    ingest_stop_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The consumer group session: a worker that stops heartbeating (killed, frozen) loses its
+    # partitions to the others after this long.
+    ingest_session_timeout_seconds: float = Field(default=10.0, ge=1, le=300)
+    # Backoff between attempts at a batch after a transient failure: doubles up to the maximum.
+    ingest_retry_initial_seconds: float = Field(default=0.2, gt=0)
+    ingest_retry_max_seconds: float = Field(default=10.0, gt=0)

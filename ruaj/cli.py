@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dev",
     "db",
     "simulate",
+    "ingest",
     "audit",
     "package",
     "maintain",

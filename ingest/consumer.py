@@ -1,0 +1,541 @@
+"""`ruaj ingest`: one consumer group over the event topics, into PostgreSQL, exactly once.
+
+The database is the only record of where consumption stands (`ruaj.ingest_offset`, written in
+the same transaction as the rows, by `store.writer`):
+
+- on every assignment the worker pauses the partitions it was given, reads their stored next
+  offsets and seeks there — a partition with none starts at its earliest message, so nothing is
+  ever skipped — then resumes them. The offsets are committed to Kafka too, after the database,
+  only so that lag monitoring outside ruaj sees them;
+- a batch is collected until `RUAJ_INGEST_BATCH_MAX_ROWS` messages, `…_MAX_BYTES` bytes or
+  `…_MAX_SECONDS` since its first message, whichever comes first. Each message is decoded and
+  validated (`ingest.codec`); a poison message becomes a dead letter, an event already older
+  than its retention window is counted `expired` and stored nowhere;
+- the batch is written by `store.writer.write` in one transaction; its dead letters are produced
+  to `ruaj.dlq` (with headers naming source topic, partition, offset and reason) and
+  acknowledged by the broker before that transaction commits. A crash at any point leaves either
+  nothing or everything of the batch: the next owner of the partitions starts at the stored
+  offsets, and the writer skips what lies below them;
+- database and broker failures are retried with backoff and never dead-lettered; while a batch
+  waits, nothing more is fetched, so memory stays bounded;
+- `stop()` (SIGTERM, SIGINT) stops fetching, writes the batch in flight with its offsets within
+  `RUAJ_INGEST_STOP_TIMEOUT_SECONDS`, and leaves the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import ParamSpec, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+
+from ingest import codec, metrics, topics
+from ingest.errors import BrokerUnavailable, PoisonRecord, SchemaRegistryUnavailable
+from ingest.settings import IngestSettings
+from store import db, errors, partitions, tables, writer
+from store.settings import StoreSettings
+
+logger = logging.getLogger(__name__)
+
+EVENT_TOPICS: tuple[str, ...] = ("ruaj.cdr", "ruaj.sms", "ruaj.imei", "ruaj.ipsession")
+ALL_TOPICS: tuple[str, ...] = (*EVENT_TOPICS, "ruaj.subscriber")
+_IDLE_POLL_SECONDS = 0.5
+_MISSING_PARTITION_ATTEMPTS = 3
+
+Partition = tuple[str, int]
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """What `ruaj ingest` was asked to do beyond the settings."""
+
+    topics: tuple[str, ...] = ALL_TOPICS
+    group: str = "ruaj-ingest"
+    until_idle: float | None = None  # exit after this many seconds without a message
+
+
+class _OutOfTime(Exception):
+    """Stopping, and the stop timeout passed while a transient failure lasted."""
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._worker.revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._worker.assigned(assigned)
+
+
+class Worker:
+    """One ingest worker: consume, decode, validate, batch, write, dead-letter."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        store_settings: StoreSettings,
+        options: Options,
+        *,
+        decoder: codec.Codec | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store_settings = store_settings
+        self._options = options
+        self._codec = decoder or codec.Codec.from_settings(settings)
+        self._windows = {
+            t.name: timedelta(days=store_settings.retention_days(t.category))
+            for t in tables.EVENT_TABLES
+        }
+        self._stopping = asyncio.Event()
+        self._stop_deadline: float | None = None
+        self._lock = asyncio.Lock()  # held while a batch is written, and by rebalances
+        self._unpositioned: set[TopicPartition] = set()
+        self._committed: dict[TopicPartition, int] = {}  # next offsets stored in the database
+        self._known_days: set[tuple[str, date]] = set()
+        self._pending: writer.Batch | None = None
+        self._started = 0.0  # when the batch being written got its first message (monotonic)
+        self._raw: dict[tuple[str, int, int], ConsumerRecord] = {}
+        self._details: dict[tuple[str, int, int], str] = {}
+        self._conn: db.Connection | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._last_activity = time.monotonic()
+        self.written = 0  # messages whose batch committed (for tests and the summary)
+
+    # -- the service ----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop fetching; the batch in flight is still written (within the stop timeout)."""
+        if not self._stopping.is_set():
+            logger.info("stopping: writing the batch in flight")
+            self._stop_deadline = time.monotonic() + self._settings.ingest_stop_timeout_seconds
+            self._stopping.set()
+
+    async def run(self) -> int:
+        """Consume until stopped (or idle for `until_idle`); returns the exit code."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            group_id=self._options.group,
+            enable_auto_commit=False,  # the database holds the offsets
+            auto_offset_reset="earliest",  # never skip data
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            session_timeout_ms=int(self._settings.ingest_session_timeout_seconds * 1000),
+            heartbeat_interval_ms=max(
+                500, int(self._settings.ingest_session_timeout_seconds * 1000 / 3)
+            ),
+        )
+        consumer.subscribe(topics=list(self._options.topics), listener=_Listener(self))
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=False,  # the embedded broker has no InitProducerId
+        )
+        self._consumer, self._producer = consumer, producer
+        try:
+            await consumer.start()
+            await producer.start()
+        except KafkaError as exc:
+            await _quietly(consumer.stop())
+            await _quietly(producer.stop())
+            raise BrokerUnavailable(
+                f"cannot reach Kafka at {self._settings.kafka_bootstrap}: {exc}"
+            ) from exc
+        logger.info(
+            "ingest started",
+            extra={"group": self._options.group, "topics": list(self._options.topics)},
+        )
+        try:
+            return await self._loop()
+        finally:
+            await _quietly(consumer.stop())
+            await _quietly(producer.stop())
+            if self._conn is not None:
+                await _quietly(self._conn.close())
+            logger.info("ingest stopped", extra={"messages_written": self.written})
+
+    async def _loop(self) -> int:
+        while not self._stopping.is_set():
+            await self._position()
+            batch = await self._collect()
+            if batch is None:
+                if self._idle_for_long_enough():
+                    logger.info("idle: exiting", extra={"idle_seconds": self._options.until_idle})
+                    return 0
+                continue
+            if not await self._write(batch):
+                return 1
+        return 0
+
+    async def ready(self) -> dict[str, bool]:
+        """Readiness: the database answers, and the broker accepts connections."""
+        return {"database": await self._database_ready(), "broker": await self._broker_ready()}
+
+    async def _database_ready(self) -> bool:
+        try:
+            async with asyncio.timeout(3):
+                conn = await db.connect(self._store_settings.database_url.get_secret_value())
+                try:
+                    await conn.fetchval("SELECT 1")
+                finally:
+                    await conn.close()
+        except (errors.StoreError, TimeoutError):
+            return False
+        return True
+
+    async def _broker_ready(self) -> bool:
+        for server in self._settings.kafka_bootstrap.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                async with asyncio.timeout(3):
+                    _, out = await asyncio.open_connection(host.strip("[]"), int(port))
+                out.close()
+                with contextlib.suppress(OSError):
+                    await out.wait_closed()
+                return True
+            except (OSError, TimeoutError, ValueError):
+                continue
+        return False
+
+    # -- rebalances ------------------------------------------------------------------------
+
+    def assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        """New assignment: hold the partitions until they are positioned from the database."""
+        assert self._consumer is not None
+        self._unpositioned = set(partitions)
+        if partitions:
+            self._consumer.pause(*partitions)
+        self._last_activity = time.monotonic()
+        logger.info("partitions assigned", extra={"partitions": len(partitions)})
+
+    async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        """Partitions taken away: wait for a write in progress, forget what is not written."""
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        async with self._lock:
+            if self._pending is not None:
+                _drop(self._pending, gone)
+        for tp in partitions:
+            self._committed.pop(tp, None)
+            self._unpositioned.discard(tp)
+        logger.info("partitions revoked", extra={"partitions": len(partitions)})
+
+    async def _position(self) -> None:
+        """Seek newly assigned partitions to their stored offsets (or their beginning)."""
+        assert self._consumer is not None
+        pending = self._unpositioned & self._consumer.assignment()
+        if not pending:
+            return
+        keys = [(tp.topic, tp.partition) for tp in pending]
+        try:
+            stored = await self._retrying(self._stored_offsets, keys)
+        except _OutOfTime:
+            return
+        missing = [tp for tp in pending if (tp.topic, tp.partition) not in stored]
+        beginnings: Mapping[TopicPartition, int] = {}
+        if missing:
+            beginnings = await self._consumer.beginning_offsets(missing)
+        for tp in pending:
+            offset = stored.get((tp.topic, tp.partition), beginnings.get(tp, 0))
+            self._consumer.seek(tp, offset)
+            self._committed[tp] = offset
+        self._consumer.resume(*pending)
+        self._unpositioned -= pending
+        logger.info(
+            "partitions positioned from the database",
+            extra={"partitions": len(pending), "without_stored_offset": len(missing)},
+        )
+
+    async def _stored_offsets(self, keys: list[Partition]) -> dict[Partition, int]:
+        conn = await self._connection()
+        return await writer.stored_offsets(conn, self._options.group, keys)
+
+    # -- collecting a batch ----------------------------------------------------------------
+
+    async def _collect(self) -> writer.Batch | None:
+        """Messages up to the batch bounds; None when nothing came (or we are stopping)."""
+        assert self._consumer is not None
+        batch = writer.Batch()
+        size = 0
+        started: float | None = None
+        limit = self._settings.ingest_batch_max_seconds
+        while not self._stopping.is_set():
+            if started is None:
+                timeout = _IDLE_POLL_SECONDS
+            else:
+                timeout = limit - (time.monotonic() - started)
+                if timeout <= 0:
+                    break
+            fetched = await self._fetch(timeout, self._settings.ingest_batch_max_rows - len(batch))
+            if not fetched:
+                if started is None:
+                    self._update_lag()
+                    return None
+                continue
+            if started is None:
+                started = time.monotonic()
+            size += await self._add(batch, fetched)
+            if (
+                len(batch) >= self._settings.ingest_batch_max_rows
+                or size >= self._settings.ingest_batch_max_bytes
+                or self._unpositioned
+            ):
+                break
+        if not batch.items:
+            return None
+        self._started = started or time.monotonic()
+        self._last_activity = time.monotonic()
+        return batch
+
+    async def _fetch(
+        self, wait_seconds: float, max_records: int
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        assert self._consumer is not None
+        stop = asyncio.ensure_future(self._stopping.wait())
+        fetch = asyncio.ensure_future(
+            self._consumer.getmany(
+                timeout_ms=max(1, int(wait_seconds * 1000)), max_records=max_records
+            )
+        )
+        try:
+            await asyncio.wait((stop, fetch), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not fetch.done():
+            # Stopping: what the consumer hands over now is still written; nothing more comes.
+            fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetch
+            return {}
+        result: dict[TopicPartition, list[ConsumerRecord]] = fetch.result()
+        return result
+
+    async def _add(
+        self, batch: writer.Batch, fetched: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> int:
+        """Decode and validate fetched messages into the batch; returns their bytes."""
+        size = 0
+        if self._settings.schema_registry_url:
+            payloads = [m.value for messages in fetched.values() for m in messages if m.value]
+            try:
+                await self._retrying(self._codec.prefetch, payloads)
+            except _OutOfTime:
+                return 0  # stopping: these are read again on restart
+        now = datetime.now(UTC)
+        for tp, messages in fetched.items():
+            if tp in self._unpositioned:
+                continue  # fetched before a rebalance took it away and gave it back
+            for message in messages:
+                size += len(message.value or b"") + len(message.key or b"")
+                batch.add(self._item(message, now))
+        return size
+
+    def _item(self, message: ConsumerRecord, now: datetime) -> writer.Item:
+        topic, partition, offset = message.topic, message.partition, message.offset
+        key = (topic, partition, offset)
+        try:
+            if message.value is None:
+                raise PoisonRecord("malformed", "the message has no value (a tombstone)")
+            decoded = self._codec.decode(topic, message.value)
+        except PoisonRecord as poison:
+            self._raw[key] = message
+            self._details[key] = poison.detail
+            return writer.Item(topic=topic, partition=partition, offset=offset,
+                               reason=poison.reason)  # fmt: skip
+        window = self._windows.get(decoded.table)
+        if window is not None and decoded.event_time < now - window:
+            return writer.Item(topic=topic, partition=partition, offset=offset)
+        if decoded.table == writer.SUBSCRIBER_CHANGE:
+            self._raw[key] = message  # an assignment may still be refused by the registry
+        return writer.Item(
+            topic=topic, partition=partition, offset=offset, table=decoded.table,
+            row=decoded.row, event_time=decoded.event_time,
+        )  # fmt: skip
+
+    # -- writing a batch -------------------------------------------------------------------
+
+    async def _write(self, batch: writer.Batch) -> bool:
+        """Write the batch, retrying transient failures; False if stopping ran out of time."""
+        self._pending = batch
+        try:
+            outcome = await self._retrying(self._write_once, batch)
+        except _OutOfTime:
+            logger.error(
+                "the batch in flight could not be written before the stop timeout; it will be "
+                "read again on restart (nothing is lost, nothing is stored twice)",
+                extra={"messages": len(batch)},
+            )
+            return False
+        finally:
+            self._pending = None
+        self._account(batch, outcome)
+        self._raw.clear()
+        self._details.clear()
+        await self._commit_to_kafka(outcome.next_offsets)
+        self._update_lag()
+        return True
+
+    async def _write_once(self, batch: writer.Batch) -> writer.Outcome:
+        for attempt in range(_MISSING_PARTITION_ATTEMPTS):
+            async with self._lock:
+                if not batch.items and not batch.next_offsets:
+                    return writer.Outcome()  # everything was revoked meanwhile
+                conn = await self._connection()
+                await self._ensure_partitions(conn, batch)
+                try:
+                    return await writer.write(
+                        conn, self._options.group, batch, codec.COLUMNS, self._dead_letter
+                    )
+                except writer.MissingPartition:
+                    # Dropped or never made since we looked: look again.
+                    self._known_days.clear()
+                    if attempt + 1 == _MISSING_PARTITION_ATTEMPTS:
+                        raise
+        raise AssertionError("unreachable")
+
+    async def _ensure_partitions(self, conn: db.Connection, batch: writer.Batch) -> None:
+        for table, day in sorted(batch.days() - self._known_days):
+            await partitions.ensure(conn, table, day)
+            self._known_days.add((table, day))
+
+    async def _dead_letter(self, letters: Sequence[writer.DeadLetter]) -> None:
+        """Produce the batch's dead letters and wait for the broker's acknowledgements."""
+        if not letters:
+            return
+        assert self._producer is not None
+        sent = []
+        at = datetime.now(UTC).isoformat().encode()
+        for letter in letters:
+            key = (letter.topic, letter.partition, letter.offset)
+            message = self._raw.get(key)
+            headers = [
+                ("ruaj.source.topic", letter.topic.encode()),
+                ("ruaj.source.partition", str(letter.partition).encode()),
+                ("ruaj.source.offset", str(letter.offset).encode()),
+                ("ruaj.reason", letter.reason.encode()),
+                ("ruaj.detail", self._details.get(key, "").encode()),
+                ("ruaj.dead_lettered_at", at),
+            ]
+            sent.append(
+                await self._producer.send(
+                    topics.DLQ,
+                    value=None if message is None else message.value,
+                    key=None if message is None else message.key,
+                    headers=headers,
+                )
+            )
+        await asyncio.gather(*sent)
+
+    def _account(self, batch: writer.Batch, outcome: writer.Outcome) -> None:
+        now = time.time()
+        elapsed = time.monotonic() - self._started
+        for (topic, result), count in outcome.counts.items():
+            metrics.RECORDS.labels(topic=topic, result=result).inc(count)
+        for letter in outcome.dead_letters:
+            metrics.DLQ_RECORDS.labels(topic=letter.topic, reason=letter.reason).inc()
+        for topic in {t for t, _ in batch.next_offsets}:
+            metrics.BATCH_DURATION.labels(topic=topic).observe(elapsed)
+            metrics.LAST_COMMIT.labels(topic=topic).set(now)
+        for (topic, partition), (stored, first) in outcome.gaps.items():
+            metrics.OFFSET_GAPS.labels(topic=topic).inc(first - stored)
+            logger.warning(
+                "messages missing between the stored offset and the first one fetched",
+                extra={"topic": topic, "partition": partition, "stored_offset": stored,
+                       "first_fetched": first},
+            )  # fmt: skip
+        for (topic, partition), offset in outcome.next_offsets.items():
+            self._committed[TopicPartition(topic, partition)] = offset
+        self.written += len(batch) - outcome.skipped
+        results: Counter[str] = Counter()
+        for (_, result), count in outcome.counts.items():
+            results[result] += count
+        logger.debug("batch committed", extra={"messages": len(batch), **results})
+
+    async def _commit_to_kafka(self, offsets: dict[Partition, int]) -> None:
+        """Tell the broker too (for lag monitoring); the database stays the reference."""
+        assert self._consumer is not None
+        assignment = self._consumer.assignment()
+        wanted = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
+        wanted = {tp: o for tp, o in wanted.items() if tp in assignment}
+        if not wanted:
+            return
+        try:
+            await self._consumer.commit(wanted)
+        except KafkaError as exc:
+            # A rebalance in progress: harmless, the next owner starts from the database.
+            logger.info("offset commit to Kafka skipped", extra={"error": type(exc).__name__})
+
+    def _update_lag(self) -> None:
+        assert self._consumer is not None
+        lag: Counter[str] = Counter({topic: 0 for topic in self._options.topics})
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            committed = self._committed.get(tp)
+            if highwater is not None and committed is not None:
+                lag[tp.topic] += max(0, highwater - committed)
+        for topic, value in lag.items():
+            metrics.LAG.labels(topic=topic).set(value)
+
+    def _idle_for_long_enough(self) -> bool:
+        until = self._options.until_idle
+        return until is not None and time.monotonic() - self._last_activity >= until
+
+    # -- the database connection and retries -----------------------------------------------
+
+    async def _connection(self) -> db.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await db.connect(self._store_settings.database_url.get_secret_value())
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.terminate()
+            self._conn = None
+
+    async def _retrying(
+        self, action: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`action`, again after each transient failure with a growing pause; raises
+        `_OutOfTime` when stopping and the stop timeout would pass before the next attempt."""
+        delay = self._settings.ingest_retry_initial_seconds
+        while True:
+            try:
+                return await action(*args, **kwargs)
+            except (errors.TransientStoreError, KafkaError, SchemaRegistryUnavailable) as exc:
+                metrics.RETRIES.inc()
+                if isinstance(exc, errors.TransientStoreError):
+                    self._drop_connection()
+                logger.warning(
+                    "transient failure, retrying",
+                    extra={"error": type(exc).__name__, "detail": str(exc)[:200],
+                           "retry_in_seconds": round(delay, 3)},
+                )  # fmt: skip
+                deadline = self._stop_deadline
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    raise _OutOfTime from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._settings.ingest_retry_max_seconds)
+
+
+def _drop(batch: writer.Batch, gone: set[Partition]) -> None:
+    """Forget the unwritten messages of partitions this worker no longer owns."""
+    batch.items = [i for i in batch.items if (i.topic, i.partition) not in gone]
+    for key in gone:
+        batch.next_offsets.pop(key, None)
+        batch.first_offsets.pop(key, None)
+
+
+async def _quietly(awaitable: object) -> None:
+    with contextlib.suppress(Exception):
+        await awaitable  # type: ignore[misc]

@@ -1,0 +1,92 @@
+"""`ruaj ingest`: the ingest worker as a service (wiring only: the work is `ingest.consumer`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from ingest import consumer
+from ingest.errors import BrokerUnavailable
+from ingest.settings import IngestSettings
+from ruaj import config, service
+from store.settings import StoreSettings
+
+DESCRIPTION = """\
+Consumes the event topics in one consumer group and writes their rows to PostgreSQL, each batch
+with its offsets in one transaction, so that every good event is stored exactly once whatever
+crashes. Messages that do not decode exactly or break a rule go to ruaj.dlq with headers naming
+the source topic, partition, offset and reason; events already older than their retention window
+are counted as expired and stored nowhere. Database and broker failures are retried, never
+dead-lettered. SIGTERM or SIGINT writes the batch in flight with its offsets and exits 0.
+Serves /metrics, /healthz and /readyz on RUAJ_METRICS_PORT."""
+
+
+def _topics(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in consumer.ALL_TOPICS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown topic(s) {', '.join(unknown) or '(none given)'}; "
+            f"known: {', '.join(consumer.ALL_TOPICS)}"
+        )
+    return names
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `ruaj ingest`."""
+    parser = commands.add_parser(
+        "ingest", help="consume the event topics into PostgreSQL", description=DESCRIPTION
+    )
+    parser.add_argument(
+        "--topics", type=_topics, default=consumer.ALL_TOPICS, metavar="T,…",
+        help=f"topics to consume (default all: {','.join(consumer.ALL_TOPICS)})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--group", metavar="G", help="consumer group (default RUAJ_INGEST_GROUP, ruaj-ingest)"
+    )
+    parser.add_argument(
+        "--until-idle", type=_seconds, metavar="SECONDS",
+        help="exit 0 after this many seconds without a new message",
+    )  # fmt: skip
+    parser.set_defaults(handler=_ingest)
+
+
+async def _ingest(args: argparse.Namespace) -> int:
+    settings = config.load(IngestSettings)
+    store_settings = config.load(StoreSettings)
+    service_settings = config.load(service.ServiceSettings)
+    options = consumer.Options(
+        topics=args.topics, group=args.group or settings.ingest_group, until_idle=args.until_idle
+    )
+    worker = consumer.Worker(settings, store_settings, options)
+    stop_endpoints = asyncio.Event()
+
+    async def work() -> int:
+        try:
+            return await worker.run()
+        finally:
+            stop_endpoints.set()
+
+    remove_handlers = service.install_signal_handlers(worker.stop)
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                service.serve_endpoints(service_settings, worker.ready, stop_endpoints)
+            )
+            running = group.create_task(work())
+    except BaseExceptionGroup as grouped:
+        # One task failed and the other was cancelled: report the failure itself.
+        failure = grouped.exceptions[0]
+        if isinstance(failure, BrokerUnavailable):
+            raise config.UsageError(str(failure)) from failure
+        raise failure from None
+    finally:
+        remove_handlers()
+    return running.result()

@@ -1,0 +1,355 @@
+"""The write path of ingestion: a batch of consumed messages, its rows and its offsets, in one
+transaction (DESIGN §3: this is what makes ingestion exactly-once in effect).
+
+`write(conn, group, batch, before_commit)`:
+
+1. Locks the consumer group's offset rows of every partition in the batch (`FOR UPDATE`, in a
+   fixed order, created at the batch's first offset when missing). Two workers that both hold
+   a partition for a moment — a rebalance, a stalled process coming back — are serialised here,
+   and messages below the stored next offset are skipped: somebody already wrote them.
+2. COPYs the rows of each event table (binary COPY, the fastest way in). A batch that meets an
+   event already stored (a re-sent event: same `event_id`, same time) fails its COPY on the
+   primary key; that table's rows are then loaded through a per-connection staging table and
+   `INSERT … ON CONFLICT DO NOTHING`, which stores the new ones and counts the rest as
+   duplicates. Duplicates inside one batch are removed before either path.
+3. Keeps the registry (SubscriberChange rows, in event-time order, through the SECURITY
+   DEFINER functions of migration 0005) and the IP-session span index.
+4. Records every dead letter in `ruaj.dead_letter` (topic, partition, offset, reason — no
+   payload), moves the offsets forward, calls `before_commit` with the dead letters (the caller
+   produces them to the dead-letter topic and waits for the broker's acknowledgement), commits.
+
+Nothing here decides what is valid: the codec did. A row whose day partition is missing raises
+`MissingPartition` before anything is written, so the caller creates the partitions (outside any
+transaction) and writes the batch again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import LiteralString
+
+import asyncpg
+
+from store import db, errors, registry, tables
+
+STORED = "stored"
+DUPLICATE = "duplicate"
+DEAD_LETTERED = "dead_lettered"
+EXPIRED = "expired"
+RESULTS: tuple[str, ...] = (STORED, DUPLICATE, DEAD_LETTERED, EXPIRED)
+
+SUBSCRIBER_CHANGE = "subscriber_change"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# One COPY target per event table; the columns are the caller's (ingest.codec.COLUMNS).
+_EVENT_TABLES: tuple[str, ...] = tuple(t.name for t in tables.EVENT_TABLES)
+
+_CLAIM: LiteralString = """
+INSERT INTO ruaj.ingest_offset (consumer_group, topic, partition, next_offset)
+SELECT $1, x.topic, x.partition, x.first_offset
+FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS x(topic, partition, first_offset)
+ORDER BY x.topic, x.partition
+ON CONFLICT (consumer_group, topic, partition) DO NOTHING
+"""
+_LOCK: LiteralString = """
+SELECT o.topic, o.partition, o.next_offset
+FROM ruaj.ingest_offset o
+JOIN unnest($2::text[], $3::integer[]) AS x(topic, partition)
+  ON o.topic = x.topic AND o.partition = x.partition
+WHERE o.consumer_group = $1
+ORDER BY o.topic, o.partition
+FOR UPDATE OF o
+"""
+_ADVANCE: LiteralString = """
+UPDATE ruaj.ingest_offset o
+SET next_offset = x.next_offset, updated_at = now()
+FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS x(topic, partition, next_offset)
+WHERE o.consumer_group = $1 AND o.topic = x.topic AND o.partition = x.partition
+  AND o.next_offset < x.next_offset
+"""
+_STORED_OFFSETS: LiteralString = """
+SELECT o.topic, o.partition, o.next_offset
+FROM ruaj.ingest_offset o
+JOIN unnest($2::text[], $3::integer[]) AS x(topic, partition)
+  ON o.topic = x.topic AND o.partition = x.partition
+WHERE o.consumer_group = $1
+"""
+_DEAD_LETTER: LiteralString = """
+INSERT INTO ruaj.dead_letter (topic, partition, "offset", reason)
+SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::text[])
+ON CONFLICT (topic, partition, "offset") DO NOTHING
+"""
+_STAGE: dict[str, LiteralString] = {
+    "cdr": "CREATE TEMP TABLE IF NOT EXISTS ruaj_stage_cdr "
+    "(LIKE ruaj.cdr INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+    "sms": "CREATE TEMP TABLE IF NOT EXISTS ruaj_stage_sms "
+    "(LIKE ruaj.sms INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+    "imei_observation": "CREATE TEMP TABLE IF NOT EXISTS ruaj_stage_imei_observation "
+    "(LIKE ruaj.imei_observation INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+    "ip_session": "CREATE TEMP TABLE IF NOT EXISTS ruaj_stage_ip_session "
+    "(LIKE ruaj.ip_session INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+}
+_MERGE: dict[str, LiteralString] = {
+    "cdr": "INSERT INTO ruaj.cdr SELECT * FROM pg_temp.ruaj_stage_cdr ON CONFLICT DO NOTHING",
+    "sms": "INSERT INTO ruaj.sms SELECT * FROM pg_temp.ruaj_stage_sms ON CONFLICT DO NOTHING",
+    "imei_observation": "INSERT INTO ruaj.imei_observation "
+    "SELECT * FROM pg_temp.ruaj_stage_imei_observation ON CONFLICT DO NOTHING",
+    "ip_session": "INSERT INTO ruaj.ip_session "
+    "SELECT * FROM pg_temp.ruaj_stage_ip_session ON CONFLICT DO NOTHING",
+}
+_CLEAR: dict[str, LiteralString] = {
+    "cdr": "TRUNCATE pg_temp.ruaj_stage_cdr",
+    "sms": "TRUNCATE pg_temp.ruaj_stage_sms",
+    "imei_observation": "TRUNCATE pg_temp.ruaj_stage_imei_observation",
+    "ip_session": "TRUNCATE pg_temp.ruaj_stage_ip_session",
+}
+
+# PostgreSQL's words when a row has no partition to go to (SQLSTATE 23514, check_violation).
+_NO_PARTITION = "no partition of relation"
+
+
+class MissingPartition(errors.StoreError):
+    """A row's day partition does not exist (yet, or any more): create it and write again."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Item:
+    """One consumed message, as the caller decided it.
+
+    `table`, `row` (in the table's column order) and `event_time` (the value of its partition
+    column) are set for an event to store; `reason` for a dead letter; neither for an event
+    that arrived already older than its retention window (`expired`: counted, stored nowhere).
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    table: str | None = None
+    row: tuple[object, ...] | None = None
+    event_time: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def day(self) -> date | None:
+        """The UTC day of the event (its partition), if it is an event to store."""
+        return None if self.event_time is None else self.event_time.date()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """A message the batch dead-letters, and why (a codec reason or `identity_overlap`)."""
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+
+
+@dataclass(slots=True, kw_only=True)
+class Batch:
+    """Messages of one or more partitions, each partition's in offset order, plus where each
+    partition's consumption stands after them (`next_offsets`)."""
+
+    items: list[Item] = field(default_factory=list)
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    first_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def add(self, item: Item) -> None:
+        """Append one message (in its partition's offset order)."""
+        key = (item.topic, item.partition)
+        self.items.append(item)
+        self.first_offsets.setdefault(key, item.offset)
+        self.next_offsets[key] = item.offset + 1
+
+    def days(self) -> set[tuple[str, date]]:
+        """The (table, day) partitions the batch's rows go to."""
+        return {
+            (item.table, item.event_time.date())
+            for item in self.items
+            if item.table is not None
+            and item.table != SUBSCRIBER_CHANGE
+            and item.event_time is not None
+        }
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(slots=True, kw_only=True)
+class Outcome:
+    """What a committed batch did."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (topic, result) → n
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    skipped: int = 0  # below the stored offset: written before, by this or another worker
+    gaps: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+BeforeCommit = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+
+
+async def stored_offsets(
+    conn: db.Connection, group: str, partitions: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """The next offset stored for each (topic, partition) of `group` that has one."""
+    keys = sorted(set(partitions))
+    if not keys:
+        return {}
+    async with db.translated():
+        rows = await conn.fetch(_STORED_OFFSETS, group, [k[0] for k in keys], [k[1] for k in keys])
+    return {(row["topic"], row["partition"]): row["next_offset"] for row in rows}
+
+
+async def write(
+    conn: db.Connection,
+    group: str,
+    batch: Batch,
+    columns: dict[str, tuple[str, ...]],
+    before_commit: BeforeCommit,
+) -> Outcome:
+    """Write `batch` and its offsets in one transaction (see the module docstring).
+
+    `columns[table]` names the row layout of each table. Raises `MissingPartition` (nothing
+    written: create the partitions, then call again), `TransientStoreError` (retry), or
+    `StoreError`. `Outcome.gaps` names partitions whose first message lies beyond the stored
+    offset (messages the broker no longer has, or a consumer positioned past them).
+    """
+    outcome = Outcome()
+    keys = sorted(batch.next_offsets)
+    topics = [k[0] for k in keys]
+    numbers = [k[1] for k in keys]
+    try:
+        async with db.translated(), conn.transaction():
+            await conn.execute(
+                _CLAIM, group, topics, numbers, [batch.first_offsets[k] for k in keys]
+            )
+            stored = {
+                (row["topic"], row["partition"]): row["next_offset"]
+                for row in await conn.fetch(_LOCK, group, topics, numbers)
+            }
+            fresh = _fresh(batch, stored, outcome)
+            await _store_events(conn, fresh, columns, outcome)
+            await _apply_registry(conn, fresh, outcome)
+            dead = [
+                DeadLetter(topic=i.topic, partition=i.partition, offset=i.offset, reason=i.reason)
+                for i in fresh
+                if i.reason is not None
+            ]
+            dead += outcome.dead_letters
+            for letter in dead:
+                outcome.counts[(letter.topic, DEAD_LETTERED)] += 1
+            outcome.dead_letters = dead
+            if dead:
+                await conn.execute(
+                    _DEAD_LETTER,
+                    [d.topic for d in dead],
+                    [d.partition for d in dead],
+                    [d.offset for d in dead],
+                    [d.reason for d in dead],
+                )
+            await conn.execute(
+                _ADVANCE, group, topics, numbers, [batch.next_offsets[k] for k in keys]
+            )
+            outcome.next_offsets = {k: max(batch.next_offsets[k], stored.get(k, 0)) for k in keys}
+            await before_commit(dead)
+    except errors.StoreError as exc:
+        if _NO_PARTITION in str(exc):
+            raise MissingPartition(str(exc)) from exc
+        raise
+    return outcome
+
+
+def _fresh(batch: Batch, stored: dict[tuple[str, int], int], outcome: Outcome) -> list[Item]:
+    """The items not yet written (at or above their partition's stored offset)."""
+    fresh = []
+    first: dict[tuple[str, int], int] = {}
+    for item in batch.items:
+        key = (item.topic, item.partition)
+        if item.offset < stored.get(key, 0):
+            outcome.skipped += 1
+            continue
+        first.setdefault(key, item.offset)
+        fresh.append(item)
+    for key, offset in first.items():
+        if key in stored and offset > stored[key]:
+            outcome.gaps[key] = (stored[key], offset)
+    return fresh
+
+
+async def _store_events(
+    conn: db.Connection,
+    items: Sequence[Item],
+    columns: dict[str, tuple[str, ...]],
+    outcome: Outcome,
+) -> None:
+    """COPY each event table's rows; the duplicate-skipping path for a table that meets one."""
+    by_table: dict[str, list[tuple[object, ...]]] = {}
+    topic_of: dict[str, Counter[str]] = {}
+    seen: set[tuple[object, object]] = set()
+    for item in items:
+        if item.table is None or item.row is None:
+            if item.reason is None:
+                outcome.counts[(item.topic, EXPIRED)] += 1
+            continue
+        if item.table == SUBSCRIBER_CHANGE:
+            continue
+        key = (item.row[0], item.event_time)  # the primary key: a re-sent event repeats both
+        if key in seen:
+            outcome.counts[(item.topic, DUPLICATE)] += 1
+            continue
+        seen.add(key)
+        by_table.setdefault(item.table, []).append(item.row)
+        topic_of.setdefault(item.table, Counter())[item.topic] += 1
+    for table in _EVENT_TABLES:
+        rows = by_table.get(table)
+        if not rows:
+            continue
+        stored = await _copy(conn, table, rows, columns[table])
+        # One topic feeds one table (ingest.codec.TOPICS): the counts are that topic's.
+        (topic,) = topic_of[table]
+        outcome.counts[(topic, STORED)] += stored
+        outcome.counts[(topic, DUPLICATE)] += len(rows) - stored
+
+
+async def _copy(
+    conn: db.Connection, table: str, rows: list[tuple[object, ...]], names: tuple[str, ...]
+) -> int:
+    """Store `rows` in `table`; returns how many were new (the rest were stored before)."""
+    try:
+        async with conn.transaction():  # a savepoint: a failed COPY leaves the batch intact
+            await conn.copy_records_to_table(table, schema_name="ruaj", columns=names, records=rows)
+        return len(rows)
+    except asyncpg.UniqueViolationError:
+        pass
+    await conn.execute(_STAGE[table])
+    await conn.execute(_CLEAR[table])
+    await conn.copy_records_to_table(f"ruaj_stage_{table}", columns=names, records=rows)
+    status = await conn.execute(_MERGE[table])
+    await conn.execute(_CLEAR[table])
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def _apply_registry(conn: db.Connection, items: Sequence[Item], outcome: Outcome) -> None:
+    """Subscriber changes in event-time order; the span index from IP-session rows."""
+    changes = [i for i in items if i.table == SUBSCRIBER_CHANGE and i.row is not None]
+    if changes:
+        # Stable: events of one instant keep their partition order.
+        changes.sort(key=lambda i: i.event_time or _EPOCH)
+        results = await registry.apply_changes(conn, [i.row for i in changes if i.row])
+        for item, result in zip(changes, results, strict=True):
+            if result in (STORED, DUPLICATE):
+                outcome.counts[(item.topic, result)] += 1
+            else:
+                outcome.dead_letters.append(
+                    DeadLetter(
+                        topic=item.topic, partition=item.partition, offset=item.offset,
+                        reason=result,
+                    )
+                )  # fmt: skip
+    sessions = [i.row for i in items if i.table == "ip_session" and i.row is not None]
+    if sessions:
+        await registry.apply_session_spans(conn, sessions)
