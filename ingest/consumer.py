@@ -113,7 +113,9 @@ class Worker:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._last_activity = time.monotonic()
+        self._rebalancing = False
         self.written = 0  # messages whose batch committed (for tests and the summary)
+        self.stopped = False  # run() has returned
 
     # -- the service ----------------------------------------------------------------------
 
@@ -164,6 +166,7 @@ class Worker:
             await _quietly(producer.stop())
             if self._conn is not None:
                 await _quietly(self._conn.close())
+            self.stopped = True
             logger.info("ingest stopped", extra={"messages_written": self.written})
 
     async def _loop(self) -> int:
@@ -217,12 +220,14 @@ class Worker:
         self._unpositioned = set(partitions)
         if partitions:
             self._consumer.pause(*partitions)
+        self._rebalancing = False
         self._last_activity = time.monotonic()
         logger.info("partitions assigned", extra={"partitions": len(partitions)})
 
     async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
         """Partitions taken away: wait for a write in progress, forget what is not written."""
         gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._rebalancing = True  # not idle: the group is handing partitions round
         async with self._lock:
             if self._pending is not None:
                 _drop(self._pending, gone)
@@ -286,6 +291,7 @@ class Worker:
             if started is None:
                 started = time.monotonic()
             size += await self._add(batch, fetched)
+            metrics.IN_FLIGHT.set(len(batch))
             if (
                 len(batch) >= self._settings.ingest_batch_max_rows
                 or size >= self._settings.ingest_batch_max_bytes
@@ -380,6 +386,7 @@ class Worker:
         finally:
             self._pending = None
         self._account(batch, outcome)
+        metrics.IN_FLIGHT.set(0)
         self._raw.clear()
         self._details.clear()
         await self._commit_to_kafka(outcome.next_offsets)
@@ -489,7 +496,9 @@ class Worker:
 
     def _idle_for_long_enough(self) -> bool:
         until = self._options.until_idle
-        return until is not None and time.monotonic() - self._last_activity >= until
+        if until is None or self._rebalancing or self._unpositioned:
+            return False
+        return time.monotonic() - self._last_activity >= until
 
     # -- the database connection and retries -----------------------------------------------
 

@@ -39,3 +39,7 @@ OFFSET_GAPS = prometheus_client.Counter(
     "broker's retention before they were read)",
     ["topic"],
 )
+IN_FLIGHT = prometheus_client.Gauge(
+    "ruaj_ingest_batch_records_in_flight",
+    "Messages of the batch being collected or written, not yet committed",
+)

@@ -129,7 +129,7 @@ class Postgres:
         if user is None:
             return
         # The server runs as an unprivileged user: it must reach its data and its binaries.
-        _allow_traverse(self.data_dir)
+        _allow_traverse(self.data_dir.parent)  # the directory itself stays 0700, the server's
         _allow_traverse(_pg_bin_dir())
         entry = pwd.getpwnam(user)
         os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)

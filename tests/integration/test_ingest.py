@@ -1,0 +1,236 @@
+"""`ruaj ingest` against the real broker and PostgreSQL: what was sent is what is stored, once.
+
+Workers run in the test's event loop (in-process) so that the metrics they count can be read;
+the tests that need signals and kills are in tests/acceptance/test_ingest_cli.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest import avro, simulator
+from ruaj import stack
+from store import db, migrate
+from tests import samples
+from tests.ingest_support import (
+    EVENT_TABLES,
+    dead_letter_topic,
+    end_offsets,
+    expected,
+    ingest_settings,
+    ingest_until_idle,
+    metric,
+    produce,
+    running,
+    send,
+    stored_offsets,
+)
+from tests.ingest_support import counts as table_counts
+
+pytestmark = pytest.mark.integration
+
+SCHEMAS = avro.load()
+
+
+async def test_every_field_of_every_event_type_survives_the_round_trip(
+    conn: db.Connection, database_url: str, broker: stack.Broker, tmp_path: Path
+) -> None:
+    scenario = simulator.Scenario(
+        subscribers=200, events=4000, seed=11, days=5, bad_fraction=0.03,
+        duplicate_fraction=0.03, registry=True,
+    )  # fmt: skip
+    truth = await produce(broker.bootstrap, scenario, tmp_path / "truth.jsonl")
+    await ingest_until_idle(database_url, ingest_settings(broker.bootstrap))
+
+    for table in EVENT_TABLES:
+        sent = truth.good[table]
+        rows = {str(r["event_id"]): r for r in await conn.fetch(f"SELECT * FROM ruaj.{table}")}
+        assert rows.keys() == sent.keys(), table
+        for event_id, fields in sent.items():
+            row = rows[event_id]
+            for column, value in fields.items():
+                assert row[column] == expected(column, value), (table, column)
+    changes = truth.good["subscriber_change"]
+    rows = {str(r["event_id"]): r for r in await conn.fetch("SELECT * FROM ruaj.subscriber_change")}
+    assert rows.keys() == changes.keys() and len(changes) > 100
+    for event_id, fields in changes.items():
+        for column, value in fields.items():
+            assert rows[event_id][column] == expected(column, value), column
+    # Every subscriber the simulator registered is in the registry, with its identities.
+    holders = await conn.fetchval("SELECT count(DISTINCT subscriber_id) FROM ruaj.subscriber")
+    assert holders == len({f["subscriber_id"] for f in changes.values()})
+    assert await conn.fetchval("SELECT count(*) FROM ruaj.subscriber_identity") > 0
+    # The span index of IP attribution follows the sessions.
+    sessions = {(f["session_id"], f["session_start"]) for f in truth.good["ip_session"].values()}
+    assert await conn.fetchval("SELECT count(*) FROM ruaj.ip_session_span") == len(sessions)
+    # Where consumption stands is where the topics end.
+    assert await stored_offsets(conn) == await end_offsets(broker.bootstrap, simulator.ALL_TOPICS)
+
+
+async def test_poison_is_dead_lettered_with_its_reason_and_every_good_event_stored(
+    conn: db.Connection, database_url: str, broker: stack.Broker, tmp_path: Path
+) -> None:
+    scenario = simulator.Scenario(subscribers=100, events=3000, seed=5, days=3,
+                                  bad_fraction=0.06)  # fmt: skip
+    truth = await produce(broker.bootstrap, scenario, tmp_path / "truth.jsonl")
+    before = {t: metric("ruaj_ingest_records_total", topic=t, result="dead_lettered")
+              for t in simulator.TOPICS}  # fmt: skip
+    await ingest_until_idle(database_url, ingest_settings(broker.bootstrap))
+
+    bad = truth.bad
+    assert len(bad) == scenario.bad == 180
+    sent_reasons = Counter((e["topic"], e["partition"], e["offset"], e["reason"]) for e in bad)
+    # Every reason the issue names is among them.
+    assert {e["reason"] for e in bad} >= {
+        "malformed",
+        "unknown_schema",
+        "trailing_bytes",
+        "invalid_imei",
+        "invalid_enum",
+        "future_time",
+    }
+    recorded = await conn.fetch('SELECT topic, partition, "offset", reason FROM ruaj.dead_letter')
+    assert Counter((r["topic"], r["partition"], r["offset"], r["reason"])
+                   for r in recorded) == sent_reasons  # fmt: skip
+    letters = await dead_letter_topic(broker.bootstrap)
+    assert Counter((h["ruaj.source.topic"], int(h["ruaj.source.partition"]),
+                    int(h["ruaj.source.offset"]), h["ruaj.reason"])
+                   for h in letters) == sent_reasons  # fmt: skip
+    counted = sum(metric("ruaj_ingest_records_total", topic=t, result="dead_lettered") - before[t]
+                  for t in simulator.TOPICS)  # fmt: skip
+    assert counted == len(bad)
+    stored = await table_counts(conn)
+    for table in EVENT_TABLES:
+        assert stored[table] == truth.distinct_good(table)
+
+
+async def test_re_sent_events_are_stored_once_and_counted_as_duplicates(
+    conn: db.Connection, database_url: str, broker: stack.Broker
+) -> None:
+    first = [samples.cdr(event_id=str(uuid.uuid4()), start_time=samples.NOW - timedelta(minutes=m),
+                         end_time=samples.NOW - timedelta(minutes=m - 1)) for m in range(2, 202)]  # fmt: skip
+    encoded = [("ruaj.cdr", SCHEMAS.encode("cdr", r), b"k") for r in first]
+    settings = ingest_settings(broker.bootstrap)
+    await send(broker.bootstrap, encoded[:100])
+    await ingest_until_idle(database_url, settings)
+    assert await conn.fetchval("SELECT count(*) FROM ruaj.cdr") == 100
+
+    # The same 100 again (each batch meets stored events: the duplicate-skipping path), their
+    # second half once more, and 100 new ones.
+    before = metric("ruaj_ingest_records_total", topic="ruaj.cdr", result="duplicate")
+    stored_before = metric("ruaj_ingest_records_total", topic="ruaj.cdr", result="stored")
+    await send(broker.bootstrap, encoded[:100] + encoded[50:100] + encoded[100:])
+    await ingest_until_idle(database_url, settings)
+    assert await conn.fetchval("SELECT count(*) FROM ruaj.cdr") == 200
+    assert metric("ruaj_ingest_records_total", topic="ruaj.cdr", result="duplicate") - before == 150
+    assert metric("ruaj_ingest_records_total", topic="ruaj.cdr",
+                  result="stored") - stored_before == 100  # fmt: skip
+    assert await conn.fetchval("SELECT count(*) FROM ruaj.dead_letter") == 0
+
+
+async def test_expired_events_are_counted_and_stored_nowhere_late_ones_get_a_partition(
+    conn: db.Connection, database_url: str, broker: stack.Broker
+) -> None:
+    now = datetime.now(UTC)
+    old = now - timedelta(days=400)  # beyond the 365-day traffic window
+    late = now - timedelta(days=200)  # inside it, on a day no partition exists for yet
+    records = [
+        samples.cdr(event_id=str(uuid.uuid4()), start_time=old, end_time=old + timedelta(minutes=1)),
+        samples.cdr(event_id=str(uuid.uuid4()), start_time=late,
+                    end_time=late + timedelta(minutes=1)),
+    ]  # fmt: skip
+    before = metric("ruaj_ingest_records_total", topic="ruaj.cdr", result="expired")
+    await send(broker.bootstrap, [("ruaj.cdr", SCHEMAS.encode("cdr", r), None) for r in records])
+    await ingest_until_idle(database_url, ingest_settings(broker.bootstrap))
+
+    stored = await conn.fetch("SELECT event_id, start_time FROM ruaj.cdr")
+    assert [str(r["event_id"]) for r in stored] == [records[1]["event_id"]]
+    assert metric("ruaj_ingest_records_total", topic="ruaj.cdr", result="expired") - before == 1
+    assert await conn.fetchval("SELECT count(*) FROM ruaj.dead_letter") == 0
+    partition = f"cdr_p{late:%Y%m%d}"
+    assert await conn.fetchval("SELECT to_regclass('ruaj.' || $1) IS NOT NULL", partition)
+    # Both messages are consumed: the expired one moves its partition's offset on too.
+    assert await stored_offsets(conn) == await end_offsets(broker.bootstrap, ["ruaj.cdr"])
+    assert sum((await stored_offsets(conn)).values()) == 2
+
+
+async def test_postgresql_stopped_mid_stream_loses_nothing_and_dead_letters_nothing(
+    broker: stack.Broker, tmp_path: Path
+) -> None:
+    server = stack.Postgres(tmp_path / "pg", stack.free_port(), fast=True)
+    server.start()
+    try:
+        admin = await db.connect(server.url)
+        await migrate.apply(admin)
+        await admin.close()
+        scenario = simulator.Scenario(subscribers=300, events=20_000, seed=3, days=2, rate=4000)
+        producing = asyncio.create_task(produce(broker.bootstrap, scenario, tmp_path / "t.jsonl"))
+        retries = metric("ruaj_ingest_write_retries_total")
+        settings = ingest_settings(broker.bootstrap)
+        async with running(server.url, settings, until_idle=3) as (worker, task):
+            await _until(lambda: worker.written > 2000, 60)
+            await asyncio.to_thread(server.stop, "fast")
+            await asyncio.sleep(1.5)  # the outage itself: the worker retries meanwhile
+            assert not task.done()
+            await asyncio.to_thread(server.start)
+            truth = await producing
+            assert await asyncio.wait_for(task, 120) == 0
+        assert metric("ruaj_ingest_write_retries_total") > retries
+        conn = await db.connect(server.url)
+        try:
+            stored = await table_counts(conn)
+            for table in EVENT_TABLES:
+                assert stored[table] == truth.distinct_good(table), table
+            assert stored["dead_letter"] == 0
+            ends = await end_offsets(broker.bootstrap, simulator.TOPICS)
+            assert await stored_offsets(conn) == ends
+        finally:
+            await conn.close()
+    finally:
+        server.stop("immediate")
+
+
+async def test_two_workers_share_the_partitions_and_one_takes_over_from_the_other(
+    conn: db.Connection, database_url: str, broker: stack.Broker, tmp_path: Path
+) -> None:
+    scenario = simulator.Scenario(subscribers=300, events=24_000, seed=8, days=2, rate=3000,
+                                  duplicate_fraction=0.02)  # fmt: skip
+    settings = ingest_settings(broker.bootstrap)
+    await simulator.create_topics(settings)
+    producing = asyncio.create_task(produce(broker.bootstrap, scenario, tmp_path / "t.jsonl"))
+    async with running(database_url, settings) as (first, _), \
+            running(database_url, settings) as (second, _):  # fmt: skip
+        # Both hold partitions and both write.
+        await _until(lambda: first.written > 1000 and second.written > 1000, 90)
+        first.stop()
+        await _until(lambda: first.stopped, 30)
+        written = second.written
+        await _until(lambda: second.written > written + 2000, 90)
+        truth = await producing
+        await _caught_up(conn, broker.bootstrap, 120)
+    stored = await table_counts(conn)
+    for table in EVENT_TABLES:
+        assert stored[table] == truth.distinct_good(table), table
+    assert await stored_offsets(conn) == await end_offsets(broker.bootstrap, simulator.TOPICS)
+
+
+async def _caught_up(conn: db.Connection, bootstrap: str, seconds: float) -> None:
+    """Wait until the stored offsets reach the end of every event topic."""
+    async with asyncio.timeout(seconds):
+        ends = await end_offsets(bootstrap, simulator.TOPICS)
+        while await stored_offsets(conn) != ends:
+            await asyncio.sleep(0.2)
+
+
+async def _until(condition: Callable[[], bool], timeout: float) -> None:
+    """Wait (polling) until `condition()` holds; fail after `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.05)
