@@ -229,14 +229,15 @@ async def ip_attribution(conn: db.Connection, public_ip: str | IpAddress, port: 
 
 async def erasure_due(conn: db.Connection, horizon: datetime,
                       limit: int) -> list[tuple[str, datetime]]:  # fmt: skip
-    """Up to `limit` (subscriber id, contract end) whose contract ended at or before `horizon`."""
+    """Up to `limit` (subscriber id, contract end) due for erasure at `horizon`: the contract
+    ended at or before it and was not reopened since (migration 0012), oldest end first."""
     async with db.translated():
         rows = await conn.fetch(_ERASURE_DUE, horizon, limit)
     return [(row["subscriber_id"], row["contract_end"]) for row in rows]
 
 
 async def erasure_due_count(conn: db.Connection, horizon: datetime) -> int:
-    """How many subscribers' contracts ended at or before `horizon` (erasure is due)."""
+    """How many subscribers are due for erasure at `horizon` (as `erasure_due` finds them)."""
     async with db.translated():
         count: int = await conn.fetchval(_ERASURE_DUE_COUNT, horizon)
     return count
