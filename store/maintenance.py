@@ -7,9 +7,10 @@ created. Steps honour `ctx.dry_run` (say what they would do through `ctx.report`
 nothing) and act as if the time were `ctx.now`.
 
 The store's own steps are here: `partitions` (create the coming days), `holds` (expire holds
-whose time is up), `retention` (drop expired partitions) and `store_metrics`. Other packages
-add theirs in `ruaj/commands/maintain.py` (the audit checkpoint, the dead-letter topic, the
-registry's subscriber erasure).
+whose time is up), `retention` (drop expired partitions), `subscribers` (erase subscribers
+whose contract ended longer ago than their window), `session_spans` (prune the IP-attribution
+index of sessions whose records are gone) and `store_metrics`. Other packages add theirs in
+`ruaj/commands/maintain.py` (the audit checkpoint, the dead-letter topic).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 import prometheus_client
 
-from store import audit, db, errors, holds, partitions, retention, tables
+from store import audit, db, errors, holds, partitions, registry, retention, tables
 from store.settings import StoreSettings
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,15 @@ AUDIT_ENTRIES = prometheus_client.Gauge("ruaj_audit_entries", "Entries in the au
 LAST_CHECKPOINT = prometheus_client.Gauge(
     "ruaj_audit_last_checkpoint_timestamp_seconds",
     "When the newest signed audit checkpoint was written (Unix time)",
+)
+SUBSCRIBERS_ERASED = prometheus_client.Counter(
+    "ruaj_registry_subscribers_erased_total",
+    "Subscribers erased with their identity history, their contract having ended longer ago "
+    "than the subscriber-data window",
+)
+SPANS_PRUNED = prometheus_client.Counter(
+    "ruaj_registry_session_spans_pruned_total",
+    "IP-attribution spans removed because retention dropped the records of their session",
 )
 STEP_FAILURES = prometheus_client.Counter(
     "ruaj_maintenance_step_failures_total", "Maintenance steps that failed", ["step"]
@@ -194,6 +204,72 @@ async def drop_expired(ctx: Context) -> None:
         LAST_RUN.set(time.time())
 
 
+def erasure_horizon(settings: StoreSettings, now: datetime) -> datetime:
+    """`now - the subscriber window`: a contract that ended at or before this is erased."""
+    return now - timedelta(days=settings.retention_subscriber_days)
+
+
+def _subscribers(n: int) -> str:
+    return f"{n} subscriber" if n == 1 else f"{n} subscribers"
+
+
+async def erase_subscribers(ctx: Context) -> None:
+    """Erase every subscriber whose contract ended at or before `now - window`.
+
+    KYC data, identity history and change log go, each erasure audited by digest (store
+    `registry.erase`), in batches of `registry_erasure_batch_size`, one transaction each: a
+    failure loses at most the batch in flight, which the next pass erases. Progress is
+    reported per batch, as counts only.
+    """
+    horizon = erasure_horizon(ctx.settings, ctx.now)
+    batch = ctx.settings.registry_erasure_batch_size
+    async with ctx.connection() as conn:
+        due = await registry.erasure_due_count(conn, horizon)
+        if ctx.dry_run:
+            ctx.report(
+                f"would erase {_subscribers(due)} whose contract ended on or before "
+                f"{horizon.isoformat()}"
+            )
+            return
+        erased = 0
+        while True:
+            async with conn.transaction():
+                done = 0
+                for subscriber_id, _ in await registry.erasure_due(conn, horizon, batch):
+                    if await registry.erase(conn, subscriber_id, horizon) is not None:
+                        done += 1
+            if done == 0:
+                break  # nothing (more) due, or what was due is no longer
+            erased += done
+            SUBSCRIBERS_ERASED.inc(done)
+            ctx.report(f"erased {_subscribers(erased)} of {max(due, erased)} due")
+    if erased == 0:
+        ctx.report(f"no subscriber due for erasure (contract ended on or before "
+                   f"{horizon.isoformat()})")  # fmt: skip
+
+
+async def prune_session_spans(ctx: Context) -> None:
+    """Remove the IP-attribution spans of sessions whose records retention has dropped.
+
+    A span goes when its session's last record is older than both the start of the oldest
+    day the IP-session window keeps and the oldest ip_session partition still there: records
+    of a partition whose drop failed stay attributable until it is dropped.
+    """
+    limit = retention.cutoff(ctx.settings, "ip_session", ctx.now)
+    before = partitions.Partition(table="ip_session", day=partitions.day_of(limit)).start
+    async with ctx.connection() as conn:
+        present = await retention.present(conn)
+        kept = [p.partition.start for p in present if p.partition.table == "ip_session"]
+        if kept:
+            before = min(before, kept[0])
+        if ctx.dry_run:
+            ctx.report(f"would prune IP session spans last seen before {before.isoformat()}")
+            return
+        pruned = await registry.prune_session_spans(conn, before)
+    SPANS_PRUNED.inc(pruned)
+    ctx.report(f"pruned {pruned} IP session spans last seen before {before.isoformat()}")
+
+
 async def refresh_metrics(ctx: Context) -> None:
     """Partitions per table, the oldest one, holds in force, audit entries."""
     async with ctx.connection() as conn:
@@ -210,6 +286,8 @@ STORE_STEPS: tuple[NamedStep, ...] = (
     NamedStep("partitions", create_partitions),
     NamedStep("holds", expire_holds),
     NamedStep("retention", drop_expired),
+    NamedStep("subscribers", erase_subscribers),
+    NamedStep("session_spans", prune_session_spans),
     NamedStep("store_metrics", refresh_metrics),
 )
 

@@ -11,8 +11,10 @@ privilege on the registry tables:
 Reads are the resolution functions disclosure builds on (DESIGN §3 query shapes): who held an
 identifier (`identity_holders`, `holders_at`), a subscriber's identities over a range, the IMSIs
 seen with an IMEI, and the session and subscriber behind a public IP and port at an instant.
-Retention: `erase_expired` removes subscribers whose contract ended before a horizon, with their
-identity history and change log, auditing each erasure by digest.
+Retention (the `subscribers` step of `ruaj maintain`, store/maintenance.py): `erasure_due` finds
+subscribers whose contract ended at or before a horizon, `erase` removes one with its identity
+history and change log, auditing the erasure by digest; `prune_session_spans` removes the spans
+of sessions whose records are gone.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ _IDENTITIES: LiteralString = "SELECT * FROM ruaj.subscriber_identities($1, $2, $
 _IMEI_IMSIS: LiteralString = "SELECT * FROM ruaj.imei_imsis($1, $2, $3)"
 _ATTRIBUTION: LiteralString = "SELECT * FROM ruaj.ip_attribution($1::inet, $2, $3)"
 _ERASURE_DUE: LiteralString = "SELECT * FROM ruaj.subscriber_erasure_due($1, $2)"
+# LIMIT NULL is no limit: the count is made in the database, no id leaves it.
+_ERASURE_DUE_COUNT: LiteralString = "SELECT count(*) FROM ruaj.subscriber_erasure_due($1, NULL)"
 _ERASE: LiteralString = "SELECT * FROM ruaj.subscriber_erase($1, $2)"
 _PRUNE: LiteralString = "SELECT ruaj.ip_session_span_prune($1)"
 
@@ -225,10 +229,18 @@ async def ip_attribution(conn: db.Connection, public_ip: str | IpAddress, port: 
 
 async def erasure_due(conn: db.Connection, horizon: datetime,
                       limit: int) -> list[tuple[str, datetime]]:  # fmt: skip
-    """Up to `limit` (subscriber id, contract end) whose contract ended at or before `horizon`."""
+    """Up to `limit` (subscriber id, contract end) due for erasure at `horizon`: the contract
+    ended at or before it and was not reopened since (migration 0012), oldest end first."""
     async with db.translated():
         rows = await conn.fetch(_ERASURE_DUE, horizon, limit)
     return [(row["subscriber_id"], row["contract_end"]) for row in rows]
+
+
+async def erasure_due_count(conn: db.Connection, horizon: datetime) -> int:
+    """How many subscribers are due for erasure at `horizon` (as `erasure_due` finds them)."""
+    async with db.translated():
+        count: int = await conn.fetchval(_ERASURE_DUE_COUNT, horizon)
+    return count
 
 
 async def erase(conn: db.Connection, subscriber_id: str, horizon: datetime) -> Erasure | None:

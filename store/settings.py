@@ -31,6 +31,9 @@ class StoreSettings(BaseSettings):
     retention_lock_timeout_ms: int = Field(default=100, ge=1)
     retention_drop_attempts: int = Field(default=3, ge=1)
     maintain_interval_seconds: float = Field(default=300.0, gt=0)
+    # Subscribers erased per transaction by the `subscribers` step of `ruaj maintain` (bounded,
+    # so the audit log's append lock is never held for long).
+    registry_erasure_batch_size: int = Field(default=100, ge=1)
     # Expiry of a legal hold when none is given (renewable).
     hold_default_days: int = Field(default=90, ge=1)
 

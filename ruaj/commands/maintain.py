@@ -31,7 +31,10 @@ Keeps the store within the law, as a service or for one pass. Each pass, in orde
 day partitions of today and the coming RUAJ_PARTITIONS_AHEAD_DAYS days; expires legal holds
 whose time is up (erasing their copies); drops every partition whose whole day lies before
 now - the window of its category (detach, then drop; rows under an active hold are first copied
-to hold storage; each drop is audited); signs an audit checkpoint every
+to hold storage; each drop is audited); erases the subscribers whose contract ended more than
+RUAJ_RETENTION_SUBSCRIBER_DAYS ago, with their identity history and change log (each erasure
+audited, the subscriber named by digest only); prunes the IP-attribution spans of sessions whose
+records were dropped; signs an audit checkpoint every
 RUAJ_CHECKPOINT_EVERY_ENTRIES entries or RUAJ_CHECKPOINT_EVERY_MINUTES minutes; makes sure the
 dead-letter topic ruaj.dlq keeps RUAJ_RETENTION_DEAD_LETTER_DAYS days; refreshes the metrics.
 A step that fails is logged and counted and the next still runs. One pass runs at a time per
@@ -53,7 +56,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add `ruaj maintain`."""
     parser = commands.add_parser(
         "maintain",
-        help="partitions ahead, retention drops, hold expiry, audit checkpoints",
+        help="partitions ahead, retention drops, hold expiry, subscriber erasure, checkpoints",
         description=DESCRIPTION,
     )
     parser.add_argument("--once", action="store_true", help="run one pass and exit")
@@ -81,11 +84,13 @@ def steps(
     ingest_settings: IngestSettings | None,
 ) -> list[maintenance.NamedStep]:
     """The steps of one pass, in order."""
-    partitions, holds, retention, metrics = maintenance.STORE_STEPS
+    partitions, holds, retention, subscribers, session_spans, metrics = maintenance.STORE_STEPS
     return [
         partitions,
         holds,
         retention,
+        subscribers,
+        session_spans,
         maintenance.NamedStep("checkpoint", checkpoint.maintenance_step(disclosure_settings)),
         maintenance.NamedStep(
             "dlq_topic",

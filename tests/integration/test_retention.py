@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from store import audit, db, errors, holds, partitions, retention, tables
+from store import audit, db, errors, holds, partitions, registry, retention, tables
 from store.settings import StoreSettings
+from tests import registry_support
 from tests import retention_support as rs
 
 pytestmark = pytest.mark.integration
@@ -103,14 +104,44 @@ async def test_dry_run_changes_nothing(
         conn, reference="R-1", identifiers=[holds.Identifier(kind="msisdn", value=rs.A)],
         range_from=T0 - timedelta(days=200), range_to=T0, expires=T0 + timedelta(days=2),
     )  # fmt: skip
+    # Two subscribers whose contract ended more than the subscriber window (1095 days) ago,
+    # one who is a day short of it; an IP session whose day retention drops.
+    now = T0 + timedelta(days=10)
+    horizon = now - timedelta(days=1095)
+    ended = [horizon - timedelta(days=40), horizon, horizon + timedelta(days=1)]
+    await registry.apply_changes(conn, [
+        change for n, end in enumerate(ended) for change in (
+            registry_support.assign(f"S{n}", "MSISDN", f"3834400010{n}", end - timedelta(days=9)),
+            registry_support.change(f"S{n}", "TERMINATE", end))
+    ])  # fmt: skip
+    old_session = T0 - timedelta(days=100)
+    await registry_support.store_sessions(
+        conn, [registry_support.session("s1", "START", old_session, start=old_session)]
+    )
+    registry_before = [
+        await conn.fetch(f"SELECT * FROM ruaj.{table} ORDER BY 1")
+        for table in ("subscriber", "subscriber_identity", "subscriber_change",
+                      "subscriber_erasure", "ip_session_span")
+    ]  # fmt: skip
     before_parts = await retention.present(conn)
     before_audit = await audit.next_index(conn)
-    now = T0 + timedelta(days=10)
     outcome, lines = await rs.run_pass(pool, store_settings, now, dry_run=True)
     assert outcome.ok
     assert await retention.present(conn) == before_parts
     assert await audit.next_index(conn) == before_audit
     assert [h.state for h in await holds.list_holds(conn, include_ended=True)] == ["active"]
+    registry_after = [
+        await conn.fetch(f"SELECT * FROM ruaj.{table} ORDER BY 1")
+        for table in ("subscriber", "subscriber_identity", "subscriber_change",
+                      "subscriber_erasure", "ip_session_span")
+    ]  # fmt: skip
+    assert registry_after == registry_before
+    assert len(registry_before[0]) == 3 and len(registry_before[4]) == 1
+    assert (
+        f"would erase 2 subscribers whose contract ended on or before {horizon.isoformat()}"
+        in lines
+    )
+    assert any(line.startswith("would prune IP session spans last seen before") for line in lines)
     assert (
         "would drop ip_session_p" + f"{T0.date() - timedelta(days=100):%Y%m%d} (attached)" in lines
     )
@@ -120,6 +151,10 @@ async def test_dry_run_changes_nothing(
     outcome, lines = await rs.run_pass(pool, store_settings, now)
     assert outcome.ok and await retention.present(conn) != before_parts
     assert "expired hold 1" in lines
+    assert "erased 2 subscribers of 2 due" in lines
+    rows = await conn.fetch("SELECT subscriber_id FROM ruaj.subscriber")
+    assert [row["subscriber_id"] for row in rows] == ["S2"]
+    assert await conn.fetchval("SELECT count(*) FROM ruaj.ip_session_span") == 0
 
 
 async def test_hold_keeps_exactly_its_rows_until_released(
