@@ -131,6 +131,7 @@ class Worker:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._settings.kafka_bootstrap,
             group_id=self._options.group,
+            group_instance_id=self._settings.ingest_instance_id,
             enable_auto_commit=False,  # the database holds the offsets
             auto_offset_reset="earliest",  # never skip data
             max_partition_fetch_bytes=4 * 1024 * 1024,

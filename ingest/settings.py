@@ -36,6 +36,10 @@ class IngestSettings(BaseSettings):
     # The consumer group session: a worker that stops heartbeating (killed, frozen) loses its
     # partitions to the others after this long.
     ingest_session_timeout_seconds: float = Field(default=10.0, ge=1, le=300)
+    # Static group membership (KIP-345): a worker restarted with the same id takes its
+    # partitions back at once instead of waiting for its old session to time out. Give each
+    # replica its own stable id (a StatefulSet pod name, a compose replica name), or none.
+    ingest_instance_id: str | None = Field(default=None, min_length=1, max_length=200)
     # Backoff between attempts at a batch after a transient failure: doubles up to the maximum.
     ingest_retry_initial_seconds: float = Field(default=0.2, gt=0)
     ingest_retry_max_seconds: float = Field(default=10.0, gt=0)

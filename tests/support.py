@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import subprocess
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -41,3 +41,16 @@ def run_ruaj(
         input=input,
         check=False,
     )
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], seconds: float, every: float = 0.05
+) -> None:
+    """Wait until `check()` is true, asking every `every` seconds; TimeoutError after `seconds`.
+
+    For conditions outside this process (rows in a database, a metric of a subprocess), which
+    no event of ours can signal.
+    """
+    async with asyncio.timeout(seconds):
+        while not await check():  # noqa: ASYNC110 - the condition lives in another process
+            await asyncio.sleep(every)

@@ -33,6 +33,7 @@ from tests.ingest_support import (
     stored_offsets,
 )
 from tests.ingest_support import counts as table_counts
+from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -114,8 +115,11 @@ async def test_poison_is_dead_lettered_with_its_reason_and_every_good_event_stor
 async def test_re_sent_events_are_stored_once_and_counted_as_duplicates(
     conn: db.Connection, database_url: str, broker: stack.Broker
 ) -> None:
-    first = [samples.cdr(event_id=str(uuid.uuid4()), start_time=samples.NOW - timedelta(minutes=m),
-                         end_time=samples.NOW - timedelta(minutes=m - 1)) for m in range(2, 202)]  # fmt: skip
+    first = [
+        samples.cdr(event_id=str(uuid.uuid4()), start_time=samples.NOW - timedelta(minutes=m),
+                    end_time=samples.NOW - timedelta(minutes=m - 1))
+        for m in range(2, 202)
+    ]  # fmt: skip
     encoded = [("ruaj.cdr", SCHEMAS.encode("cdr", r), b"k") for r in first]
     settings = ingest_settings(broker.bootstrap)
     await send(broker.bootstrap, encoded[:100])
@@ -142,7 +146,8 @@ async def test_expired_events_are_counted_and_stored_nowhere_late_ones_get_a_par
     old = now - timedelta(days=400)  # beyond the 365-day traffic window
     late = now - timedelta(days=200)  # inside it, on a day no partition exists for yet
     records = [
-        samples.cdr(event_id=str(uuid.uuid4()), start_time=old, end_time=old + timedelta(minutes=1)),
+        samples.cdr(event_id=str(uuid.uuid4()), start_time=old,
+                    end_time=old + timedelta(minutes=1)),
         samples.cdr(event_id=str(uuid.uuid4()), start_time=late,
                     end_time=late + timedelta(minutes=1)),
     ]  # fmt: skip
@@ -223,14 +228,18 @@ async def test_two_workers_share_the_partitions_and_one_takes_over_from_the_othe
 
 async def _caught_up(conn: db.Connection, bootstrap: str, seconds: float) -> None:
     """Wait until the stored offsets reach the end of every event topic."""
-    async with asyncio.timeout(seconds):
-        ends = await end_offsets(bootstrap, simulator.TOPICS)
-        while await stored_offsets(conn) != ends:
-            await asyncio.sleep(0.2)
+    ends = await end_offsets(bootstrap, simulator.TOPICS)
+
+    async def caught_up() -> bool:
+        return await stored_offsets(conn) == ends
+
+    await eventually(caught_up, seconds, every=0.2)
 
 
-async def _until(condition: Callable[[], bool], timeout: float) -> None:
-    """Wait (polling) until `condition()` holds; fail after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
+async def _until(condition: Callable[[], bool], seconds: float) -> None:
+    """Wait until `condition()` holds (a worker of this process); fail after `seconds`."""
+
+    async def check() -> bool:
+        return condition()
+
+    await eventually(check, seconds)
