@@ -9,9 +9,9 @@ transaction (DESIGN §3: this is what makes ingestion exactly-once in effect).
    and messages below the stored next offset are skipped: somebody already wrote them.
 2. COPYs the rows of each event table (binary COPY, the fastest way in). A batch that meets an
    event already stored (a re-sent event: same `event_id`, same time) fails its COPY on the
-   primary key; that table's rows are then loaded through a per-connection staging table and
-   `INSERT … ON CONFLICT DO NOTHING`, which stores the new ones and counts the rest as
-   duplicates. Duplicates inside one batch are removed before either path.
+   primary key; that table's rows are then inserted as column arrays with `INSERT … ON
+   CONFLICT DO NOTHING`, which stores the new ones and counts the rest as duplicates.
+   Duplicates inside one batch are removed before either path.
 3. Keeps the registry (SubscriberChange rows, in event-time order, through the SECURITY
    DEFINER functions of migration 0005) and the IP-session span index.
 4. Records every dead letter in `ruaj.dead_letter` (topic, partition, offset, reason — no
@@ -77,35 +77,58 @@ JOIN unnest($2::text[], $3::integer[]) AS x(topic, partition)
   ON o.topic = x.topic AND o.partition = x.partition
 WHERE o.consumer_group = $1
 """
+# A message is recorded once, whichever consumer group met it (a replay under another group
+# meets the same messages). No conflict target: naming one would need SELECT, which ingest
+# has not.
 _DEAD_LETTER: LiteralString = """
 INSERT INTO ruaj.dead_letter (topic, partition, "offset", reason)
 SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::text[])
-ON CONFLICT (topic, partition, "offset") DO NOTHING
+ON CONFLICT DO NOTHING
 """
-_STAGE: dict[str, LiteralString] = {
-    "cdr": "CREATE TEMP TABLE IF NOT EXISTS ruaj_stage_cdr "
-    "(LIKE ruaj.cdr INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-    "sms": "CREATE TEMP TABLE IF NOT EXISTS ruaj_stage_sms "
-    "(LIKE ruaj.sms INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-    "imei_observation": "CREATE TEMP TABLE IF NOT EXISTS ruaj_stage_imei_observation "
-    "(LIKE ruaj.imei_observation INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-    "ip_session": "CREATE TEMP TABLE IF NOT EXISTS ruaj_stage_ip_session "
-    "(LIKE ruaj.ip_session INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-}
-_MERGE: dict[str, LiteralString] = {
-    "cdr": "INSERT INTO ruaj.cdr SELECT * FROM pg_temp.ruaj_stage_cdr ON CONFLICT DO NOTHING",
-    "sms": "INSERT INTO ruaj.sms SELECT * FROM pg_temp.ruaj_stage_sms ON CONFLICT DO NOTHING",
-    "imei_observation": "INSERT INTO ruaj.imei_observation "
-    "SELECT * FROM pg_temp.ruaj_stage_imei_observation ON CONFLICT DO NOTHING",
-    "ip_session": "INSERT INTO ruaj.ip_session "
-    "SELECT * FROM pg_temp.ruaj_stage_ip_session ON CONFLICT DO NOTHING",
-}
-_CLEAR: dict[str, LiteralString] = {
-    "cdr": "TRUNCATE pg_temp.ruaj_stage_cdr",
-    "sms": "TRUNCATE pg_temp.ruaj_stage_sms",
-    "imei_observation": "TRUNCATE pg_temp.ruaj_stage_imei_observation",
-    "ip_session": "TRUNCATE pg_temp.ruaj_stage_ip_session",
-}
+# The column types of the 0001 event tables, for the duplicate-skipping path. It passes the
+# rows as one array per column to `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`: no
+# staging table (`CREATE TABLE … LIKE` would need SELECT on the event table, which ingest has
+# not; a temporary table per batch would bloat the catalogue).
+_TYPES: dict[str, dict[str, str]] = {
+    "cdr": {
+        "event_id": "uuid", "start_time": "timestamptz", "end_time": "timestamptz",
+        "call_type": "text", "direction": "text", "calling_number": "text",
+        "called_number": "text", "forwarded_to": "text", "served_msisdn": "text",
+        "served_imsi": "text", "served_imei": "text", "cell_start": "text", "cell_end": "text",
+        "end_reason": "text", "network_element": "text",
+    },
+    "sms": {
+        "event_id": "uuid", "event_time": "timestamptz", "direction": "text", "sender": "text",
+        "recipient": "text", "served_msisdn": "text", "served_imsi": "text",
+        "served_imei": "text", "cell": "text", "message_type": "text",
+        "delivery_status": "text", "network_element": "text",
+    },
+    "imei_observation": {
+        "event_id": "uuid", "observed_at": "timestamptz", "imei": "text", "imsi": "text",
+        "msisdn": "text", "cell": "text", "reason": "text", "network_element": "text",
+    },
+    "ip_session": {
+        "event_id": "uuid", "session_id": "text", "status": "text", "event_time": "timestamptz",
+        "session_start": "timestamptz", "session_end": "timestamptz", "msisdn": "text",
+        "imsi": "text", "imei": "text", "apn": "text", "private_ip": "inet",
+        "public_ip": "inet", "public_port_first": "integer", "public_port_last": "integer",
+        "cell": "text", "bytes_up": "bigint", "bytes_down": "bigint",
+    },
+}  # fmt: skip
+
+
+def _merge(table: str, names: tuple[str, ...]) -> str:
+    """`INSERT … ON CONFLICT DO NOTHING` of column arrays, built from the fixed catalogue only."""
+    types = _TYPES[table]
+    unknown = [name for name in names if name not in types]
+    if unknown or len(names) != len(types):
+        raise ValueError(f"columns {names} are not those of ruaj.{table}")
+    casts = ", ".join(f"${i}::{types[name]}[]" for i, name in enumerate(names, 1))
+    return (
+        f"INSERT INTO ruaj.{table} ({', '.join(names)}) "
+        f"SELECT * FROM unnest({casts}) ON CONFLICT DO NOTHING"
+    )
+
 
 # PostgreSQL's words when a row has no partition to go to (SQLSTATE 23514, check_violation).
 _NO_PARTITION = "no partition of relation"
@@ -325,11 +348,8 @@ async def _copy(
         return len(rows)
     except asyncpg.UniqueViolationError:
         pass
-    await conn.execute(_STAGE[table])
-    await conn.execute(_CLEAR[table])
-    await conn.copy_records_to_table(f"ruaj_stage_{table}", columns=names, records=rows)
-    status = await conn.execute(_MERGE[table])
-    await conn.execute(_CLEAR[table])
+    arrays = [list(column) for column in zip(*rows, strict=True)]
+    status = await conn.execute(_merge(table, names), *arrays)
     return int(status.rsplit(" ", 1)[-1])
 
 
