@@ -9,6 +9,8 @@ fresh migrated database with the same tables and indexes:
   offsets or batching;
 - `naive consumer`: what a first implementation does — one message at a time from Kafka,
   decode, one INSERT committed per message (Kafka auto-commit: not even exactly-once);
+- `ruaj ingest`: the worker (`ingest.consumer.Worker`, default batch bounds) in this process:
+  consume, decode, validate, batch, COPY with the offsets in the same transaction.
 
 Rates count rows stored per second from the first stored row to the last; the start-up of a
 consumer (joining the group) is not part of them. Beside each rate, the CPU spent per row by
@@ -36,11 +38,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import _proc
 from bench.support import Env, Report
-from ingest import avro, codec, simulator
+from ingest import avro, codec, consumer, simulator
 from ingest.errors import PoisonRecord
 from ingest.settings import IngestSettings
 from ruaj import progress, stack
 from store import db, partitions
+from store.settings import StoreSettings
 
 _SEED = 2026
 _DAYS = 7
@@ -258,6 +261,40 @@ async def naive(env: Env, stream: Stream, broker: stack.Broker) -> Measure:
     return _Clock.measure("naive consumer (INSERT + commit per message)", stored, start, stop)
 
 
+async def ruaj_ingest(env: Env, stream: Stream, broker: stack.Broker) -> Measure:
+    """The ruaj worker: batches of rows and their offsets, one transaction each."""
+    total = len(stream.messages)
+    async with _database(env, "ruaj", stream) as url:
+        conn = await db.connect(url)
+        settings = IngestSettings(kafka_bootstrap=broker.bootstrap)
+        worker = consumer.Worker(
+            settings,
+            StoreSettings(database_url=url),  # type: ignore[arg-type]  # str → SecretStr
+            consumer.Options(group="bench-ruaj", topics=consumer.EVENT_TOPICS),
+        )
+        shown = progress.Progress("ruaj ingest", total)
+        task = asyncio.create_task(worker.run())
+        try:
+            clock = _Clock(await _server_cpu(conn), broker)
+            while not worker.positioned:  # joined the group: from here on it is ingestion
+                await asyncio.sleep(0.01)
+            start = clock.read()
+            while worker.written < total:
+                if task.done():
+                    raise RuntimeError(f"the worker stopped: {task.result()}")
+                shown.set(worker.written)
+                await asyncio.sleep(0.01)
+            stop = clock.read()
+            stored = await _stored(conn)
+        finally:
+            shown.close()
+            worker.stop()
+            await task
+            await conn.close()
+    return _Clock.measure("ruaj ingest (COPY + offsets, one transaction per batch)", stored,
+                          start, stop)  # fmt: skip
+
+
 async def _stored(conn: db.Connection) -> int:
     counts = [await conn.fetchval(f"SELECT count(*) FROM ruaj.{table}")
               for table in codec.COLUMNS if table != "subscriber_change"]  # fmt: skip
@@ -272,7 +309,7 @@ async def run(env: Env) -> Report:
     with env.broker() as broker:
         await produce(broker.bootstrap, stream.messages)
         copy = await bare_copy(env, stream, broker)
-        measures = [copy, await naive(env, stream, broker)]
+        measures = [copy, await ruaj_ingest(env, stream, broker), await naive(env, stream, broker)]
     for measure in measures:
         if measure.rows != stream.row_count:
             raise RuntimeError(f"{measure.method} stored {measure.rows} of {stream.row_count}")

@@ -213,6 +213,13 @@ class Worker:
                 continue
         return False
 
+    @property
+    def positioned(self) -> bool:
+        """Whether the worker holds partitions and all of them are positioned (it consumes)."""
+        if self._consumer is None:
+            return False
+        return bool(self._consumer.assignment()) and not self._unpositioned
+
     # -- rebalances ------------------------------------------------------------------------
 
     def assigned(self, partitions: Sequence[TopicPartition]) -> None:
