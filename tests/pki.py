@@ -168,19 +168,26 @@ def pem_crls(*crls: bytes) -> bytes:
     )
 
 
-def sign(document: bytes, identity: Identity, *, chain: Sequence[Identity] = ()) -> bytes:
+def sign(
+    document: bytes,
+    identity: Identity,
+    *,
+    chain: Sequence[Identity] = (),
+    attributes: bool = True,
+) -> bytes:
     """A detached CMS signature (DER) over the exact bytes of `document`.
 
     `Binary` keeps the bytes as they are: without it, line endings are made CRLF before hashing.
+    Without `attributes` there are no signed attributes, hence no signing time.
     """
     builder = pkcs7.PKCS7SignatureBuilder().set_data(document)
     builder = builder.add_signer(identity.certificate, identity.key, hashes.SHA256())
     for extra in chain:
         builder = builder.add_certificate(extra.certificate)
-    return builder.sign(
-        serialization.Encoding.DER,
-        [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary],
-    )
+    options = [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]
+    if not attributes:
+        options.append(pkcs7.PKCS7Options.NoAttributes)
+    return builder.sign(serialization.Encoding.DER, options)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -258,10 +265,12 @@ class Pki:
             this_update=self.now - timedelta(days=10), next_update=self.now - timedelta(days=1)
         )
 
-    def sign(self, document: bytes, identity: Identity | None = None) -> bytes:
-        """`document` signed by `identity` (the good judge by default), the issuing CA attached."""
+    def sign(
+        self, document: bytes, identity: Identity | None = None, *, attributes: bool = True
+    ) -> bytes:
+        """`document` signed by `identity` (the good judge by default), its CA attached."""
         identity = identity or self.judge
         chain = {self.stranger: [self.stranger_ca], self.root_direct: []}.get(
             identity, [self.issuing]
         )
-        return sign(document, identity, chain=chain)
+        return sign(document, identity, chain=chain, attributes=attributes)

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from disclosure import errors, intake, lifecycle
+from disclosure import errors, lifecycle
 from disclosure.settings import DisclosureSettings
 from ruaj import config
 from ruaj.commands.authority import read_file
@@ -111,6 +111,9 @@ def _small(path: Path, what: str) -> bytes:
 
 
 async def _import(args: argparse.Namespace) -> int:
+    # Imported here: pyHanko takes about a second to import, and only this action needs it.
+    from disclosure import intake
+
     settings = config.load(DisclosureSettings)
     data = _small(args.order, "order document")
     signature = _small(args.signature, "signature")
