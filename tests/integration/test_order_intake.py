@@ -187,6 +187,7 @@ async def test_each_refusal_is_recorded_rejected_with_its_reason(
     assert [kind for kind, _ in entries] == ["order.received", "order.rejected"]
     assert entries[1][1]["reason_code"] == reason
     assert entries[1][1]["order_id"] == order.order_id
+    assert order.reason is not None
     assert entries[1][1]["reason_sha256"] == hashlib.sha256(order.reason.encode()).hexdigest()
 
 
@@ -226,7 +227,7 @@ async def test_an_smime_signer_is_accepted_and_the_eku_list_is_configurable(
     imported = await intake.import_order(officer, DisclosureSettings(), data, signature)
     assert imported.signer_subject.startswith("CN=Judge Besnik Gashi")
 
-    only_document_signing = DisclosureSettings(order_signer_ekus="1.3.6.1.5.5.7.3.36")
+    only_document_signing = DisclosureSettings(order_signer_ekus=("1.3.6.1.5.5.7.3.36",))
     data, signature = signed(pki, pki.smime_judge, reference="PPS-2026-0002")
     with pytest.raises(errors.OrderRefused) as refused:
         await intake.import_order(officer, only_document_signing, data, signature)
@@ -247,14 +248,16 @@ async def test_the_policy_comes_from_the_settings(
     allowed = await intake.import_order(officer, DisclosureSettings(), data, signature)
     assert (await orders.get(conn, allowed.order_id)).state == "verified"  # type: ignore[union-attr]
 
-    widened = DisclosureSettings(policy_prosecutor_tasks="subscriber_data,traffic_data")
+    widened = DisclosureSettings(
+        policy_prosecutor_tasks=frozenset({"subscriber_data", "traffic_data"})
+    )
     data, signature = signed(
         pki, authority=PROSECUTOR, kind="prosecutor", tasks=[traffic_task()], reference="P-2"
     )
     imported = await intake.import_order(officer, widened, data, signature)
     assert (await orders.get(conn, imported.order_id)).state == "verified"  # type: ignore[union-attr]
 
-    narrowed = DisclosureSettings(policy_court_tasks="subscriber_data")
+    narrowed = DisclosureSettings(policy_court_tasks=frozenset({"subscriber_data"}))
     await register(conn, pki)
     data, signature = signed(pki, reference="C-3")
     with pytest.raises(errors.OrderRefused) as refused:
