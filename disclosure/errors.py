@@ -72,3 +72,7 @@ class OrderRefused(Refused):
 
 class InvalidTrustMaterial(OrderRefused):
     """A trust-anchor file or a CRL offered for an authority is unusable (the message says why)."""
+
+
+class InvalidInput(DisclosureError):
+    """An argument given to a disclosure action is not acceptable (the message says why)."""

@@ -174,7 +174,7 @@ async def import_order(
     """Import an order as the connected officer; returns it verified, or raises `OrderRefused`
     after recording the refusal (see the module's docstring)."""
     if attachment is not None and not 0 < len(attachment) <= settings.order_document_max_bytes:
-        raise errors.NotConfigured(
+        raise errors.InvalidInput(
             f"the accompanying document must be 1 to {settings.order_document_max_bytes} bytes "
             "(RUAJ_ORDER_DOCUMENT_MAX_BYTES)"
         )

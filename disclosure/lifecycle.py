@@ -50,7 +50,7 @@ async def approve(conn: db.Connection, order_id: int) -> orders.ApprovalOutcome:
 async def reject(conn: db.Connection, order_id: int, reason: str) -> str:
     """An officer's decision to reject a `received` or `verified` order (reason code `officer`)."""
     if not reason.strip():
-        raise errors.NotConfigured("a rejection needs a reason (--reason TEXT)")
+        raise errors.InvalidInput("a rejection needs a reason (--reason TEXT)")
     order = await _existing(conn, order_id)
     state = await orders.reject(conn, order_id, "officer", reason)
     if state is None:

@@ -9,7 +9,8 @@ path but the anchor must be covered by a registered CRL (in "hard-fail" mode a c
 without a CRL distribution point is not checked at all, so a revoked signer would pass). This
 module checks the registered CRLs first (present, issued by the trust-anchor file, current),
 then classifies what pyHanko reports into one reason code each, and checks what pyHanko does
-not: the extended key usage (on our terms, below) and the signing time.
+not: the extended key usage (on our terms, below), the signing time, and — when the trust-anchor
+file names the authority's issuing CAs — that the signer's chain passes through one of them.
 
 Decisions:
 

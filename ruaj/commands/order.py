@@ -123,7 +123,7 @@ async def _import(args: argparse.Namespace) -> int:
             imported = await intake.import_order(
                 conn, settings, data, signature, attachment=attachment
             )
-        except errors.NotConfigured as exc:
+        except errors.InvalidInput as exc:
             raise config.UsageError(str(exc)) from exc
     note = ""
     if imported.attachment_sha256 is not None:
@@ -213,7 +213,7 @@ async def _reject(args: argparse.Namespace) -> int:
     async with _connection() as conn:
         try:
             state = await lifecycle.reject(conn, args.order_id, args.reason)
-        except errors.NotConfigured as exc:
+        except errors.InvalidInput as exc:
             raise config.UsageError(str(exc)) from exc
     print(f"order {args.order_id}: {state}")
     return 0

@@ -178,9 +178,7 @@ async def test_authority_and_officer_commands(
     other = f"officer_{uuid.uuid4().hex[:8]}"
     dropped_roles.append(other)
     _refused(run_ruaj("officer", "add", other, env=as_officer), "not_admin")
-    _refused(
-        run_ruaj("authority", "crl", COURT, "--crl", str(newer), env=as_officer), "not_admin"
-    )
+    _refused(run_ruaj("authority", "crl", COURT, "--crl", str(newer), env=as_officer), "not_admin")
     listed_officers = run_ruaj("officer", "list", env=env)
     assert name in listed_officers.stdout.split()
 
@@ -194,9 +192,7 @@ async def test_import_refusals_exit_3_with_their_reason(
 ) -> None:
     await register(conn, pki)
     await register(conn, pki, name=PROSECUTOR, kind="prosecutor")
-    await authorities.add(
-        conn, name="Court Without CRL", kind="court", trust_anchor=pki.anchor_pem
-    )
+    await authorities.add(conn, name="Court Without CRL", kind="court", trust_anchor=pki.anchor_pem)
     await register_unchecked(conn, pki, pki.stale_crls(), name="Court With Stale CRL")
     officer = officer_envs[0]
 
@@ -371,4 +367,3 @@ def test_every_new_command_has_help(env: dict[str, str]) -> None:
         done = run_ruaj(*command, "--help", env=env)
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(f"usage: ruaj {' '.join(command)}"), done.stdout
-

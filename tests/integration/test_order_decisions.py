@@ -86,7 +86,7 @@ async def test_reject_and_cancel(
     with pytest.raises(errors.OrderRefused) as closed:
         await lifecycle.cancel(first, cancelled, None)
     assert closed.value.reason == "wrong_state"
-    with pytest.raises(errors.NotConfigured):
+    with pytest.raises(errors.InvalidInput):
         await lifecycle.reject(first, cancelled, "   ")
     with pytest.raises(errors.OrderRefused) as missing:
         await lifecycle.approve(first, 999_999)

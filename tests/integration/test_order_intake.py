@@ -347,7 +347,7 @@ async def test_a_document_too_large_is_refused_before_anything_is_recorded(
     await register(conn, pki)
     data, signature = signed(pki)
     small = DisclosureSettings(order_document_max_bytes=1024)
-    with pytest.raises(errors.NotConfigured, match="RUAJ_ORDER_DOCUMENT_MAX_BYTES"):
+    with pytest.raises(errors.InvalidInput, match="RUAJ_ORDER_DOCUMENT_MAX_BYTES"):
         await intake.import_order(officer, small, data, signature, attachment=b"x" * 1025)
     assert await orders.list_orders(conn) == []
 
