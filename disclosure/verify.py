@@ -82,7 +82,7 @@ class Signer:
 def _signed_data(signature: bytes) -> cms.SignedData:
     """The SignedData of a DER ContentInfo: one signer, content detached."""
     try:
-        info = cms.ContentInfo.load(signature)
+        info = cms.ContentInfo.load(signature, strict=True)
         if info["content_type"].native != "signed_data":
             raise _refused("bad_signature", "the signature file is not a CMS SignedData")
         signed = info["content"]

@@ -86,6 +86,12 @@ async def _not_a_signature(admin: db.Connection, pki: test_pki.Pki) -> tuple[byt
     return signed(pki)[0], b"this is not a signature"
 
 
+async def _trailing_bytes(admin: db.Connection, pki: test_pki.Pki) -> tuple[bytes, bytes]:
+    await register(admin, pki)
+    data, signature = signed(pki)
+    return data, signature + b"\x00"
+
+
 async def _no_signing_time(admin: db.Connection, pki: test_pki.Pki) -> tuple[bytes, bytes]:
     await register(admin, pki)
     data = encode(order_document())
@@ -132,6 +138,7 @@ CASES: dict[str, tuple[Build, str, str]] = {
     ),
     "changed after signing": (_changed_after_signing, "document_changed", "changed after"),
     "not a signature": (_not_a_signature, "bad_signature", "not DER CMS"),
+    "trailing bytes after the signature": (_trailing_bytes, "bad_signature", "trailing data"),
     "no signing time": (_no_signing_time, "signing_time", "no signing time"),
     "prosecutor orders traffic data": (
         _prosecutor_traffic, "policy", "a prosecutor may not order traffic_data"
