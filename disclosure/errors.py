@@ -55,3 +55,24 @@ class PackageRefused(Refused):
     The message names the layer that failed (decryption, archive, signature, a file's hash, the
     audit receipt); nothing from such a package is written out.
     """
+
+
+class OrderRefused(Refused):
+    """An order, or a step of its lifecycle, was refused; `reason` is the reason code.
+
+    The message says why in words and ends with the code in brackets, as the audit log and the
+    `ruaj` command's stderr show it.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{message} [{reason}]")
+        self.reason = reason
+        self.explanation = message
+
+
+class InvalidTrustMaterial(OrderRefused):
+    """A trust-anchor file or a CRL offered for an authority is unusable (the message says why)."""
+
+
+class InvalidInput(DisclosureError):
+    """An argument given to a disclosure action is not acceptable (the message says why)."""

@@ -60,3 +60,9 @@ def configure(level: str = "INFO") -> None:
     root.setLevel(level)
     # aiokafka logs member ids, hosts and retries at INFO: useful to operators, never personal.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # pyHanko logs every failed signature check as a warning with a traceback; disclosure.verify
+    # reports each one as the refusal's reason already. Shown with --log-level DEBUG.
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).setLevel(
+            logging.DEBUG if root.level <= logging.DEBUG else logging.ERROR
+        )

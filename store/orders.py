@@ -36,6 +36,11 @@ SELECT authority_id, name, kind, trust_anchor, crl, crl_this_update, crl_next_up
        registered_by, registered_at
 FROM ruaj.authority WHERE authority_id = $1
 """
+_AUTHORITIES: LiteralString = """
+SELECT authority_id, name, kind, trust_anchor, crl, crl_this_update, crl_next_update,
+       registered_by, registered_at
+FROM ruaj.authority ORDER BY name
+"""
 _RECEIVE: LiteralString = "SELECT order_id, duplicate FROM ruaj.order_receive($1, $2, $3)"
 _VERIFIED: LiteralString = "SELECT ruaj.order_verified($1, $2, $3, $4)"
 _REJECT: LiteralString = "SELECT ruaj.order_reject($1, $2, $3)"
@@ -70,6 +75,12 @@ SELECT order_id, task_id, task_type, identifier_kind, identifier_value, port, ob
        range_from, range_to
 FROM ruaj.order_task WHERE order_id = $1 ORDER BY task_id
 """
+_ATTACH: LiteralString = "SELECT ruaj.order_attach($1, $2, $3)"
+_ATTACHMENT: LiteralString = """
+SELECT order_id, sha256, size, media_type, attached_by, attached_at
+FROM ruaj.order_attachment WHERE order_id = $1
+"""
+_ATTACHMENT_CONTENT: LiteralString = "SELECT content FROM ruaj.order_attachment WHERE order_id = $1"
 _APPROVALS: LiteralString = (
     "SELECT officer, approved_at FROM ruaj.order_approval WHERE order_id = $1 ORDER BY approved_at"
 )
@@ -173,6 +184,25 @@ class Approval:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Attachment:
+    """The document kept with an order (migration 0011), without its bytes."""
+
+    order_id: int
+    sha256: bytes
+    size: int
+    media_type: str
+    attached_by: str
+    attached_at: datetime
+
+    @classmethod
+    def from_row(cls, row: db.Record) -> Attachment:
+        """Build from a row of `ruaj.order_attachment`."""
+        values = dict(row)
+        values["sha256"] = bytes(values["sha256"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Received:
     """What `receive` recorded: the order's id, or the id of the order with the same bytes."""
 
@@ -228,6 +258,13 @@ async def authority_by_id(conn: db.Connection, authority_id: int) -> Authority |
     async with db.translated():
         row = await conn.fetchrow(_AUTHORITY_BY_ID, authority_id)
     return None if row is None else Authority.from_row(row)
+
+
+async def list_authorities(conn: db.Connection) -> list[Authority]:
+    """Every registered authority, by name."""
+    async with db.translated():
+        rows = await conn.fetch(_AUTHORITIES)
+    return [Authority.from_row(row) for row in rows]
 
 
 async def receive(
@@ -318,3 +355,24 @@ async def approvals(conn: db.Connection, order_id: int) -> list[Approval]:
     async with db.translated():
         rows = await conn.fetch(_APPROVALS, order_id)
     return [Approval(officer=row["officer"], approved_at=row["approved_at"]) for row in rows]
+
+
+async def attach(conn: db.Connection, order_id: int, content: bytes, media_type: str) -> bytes:
+    """Keep the document accompanying a `received` order (audited); returns its SHA-256."""
+    async with db.translated():
+        digest: bytes = await conn.fetchval(_ATTACH, order_id, content, media_type)
+    return bytes(digest)
+
+
+async def attachment(conn: db.Connection, order_id: int) -> Attachment | None:
+    """The document kept with an order, if any (without its bytes)."""
+    async with db.translated():
+        row = await conn.fetchrow(_ATTACHMENT, order_id)
+    return None if row is None else Attachment.from_row(row)
+
+
+async def attachment_content(conn: db.Connection, order_id: int) -> bytes | None:
+    """The bytes of the document kept with an order, if any."""
+    async with db.translated():
+        content: bytes | None = await conn.fetchval(_ATTACHMENT_CONTENT, order_id)
+    return None if content is None else bytes(content)
