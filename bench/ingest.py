@@ -276,7 +276,7 @@ async def ruaj_ingest(env: Env, stream: Stream, broker: stack.Broker) -> Measure
         task = asyncio.create_task(worker.run())
         try:
             clock = _Clock(await _server_cpu(conn), broker)
-            while not worker.positioned:  # joined the group: from here on it is ingestion
+            while not worker.positioned:  # noqa: ASYNC110 - joined the group: now it ingests
                 await asyncio.sleep(0.01)
             start = clock.read()
             while worker.written < total:

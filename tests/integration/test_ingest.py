@@ -19,6 +19,7 @@ from ingest import avro, simulator
 from ruaj import stack
 from store import db, errors, migrate
 from tests import samples
+from tests.audit_support import login_role
 from tests.ingest_support import (
     EVENT_TABLES,
     dead_letter_topic,
@@ -32,7 +33,6 @@ from tests.ingest_support import (
     send,
     stored_offsets,
 )
-from tests.audit_support import login_role
 from tests.ingest_support import counts as table_counts
 from tests.support import eventually
 
