@@ -30,7 +30,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
@@ -50,6 +50,8 @@ EVENT_TOPICS: tuple[str, ...] = ("ruaj.cdr", "ruaj.sms", "ruaj.imei", "ruaj.ipse
 ALL_TOPICS: tuple[str, ...] = (*EVENT_TOPICS, "ruaj.subscriber")
 _IDLE_POLL_SECONDS = 0.5
 _MISSING_PARTITION_ATTEMPTS = 3
+# Messages decoded between two yields to the event loop (about 5 ms of work).
+_DECODE_SLICE = 250
 
 Partition = tuple[str, int]
 T = TypeVar("T")
@@ -63,6 +65,17 @@ class Options:
     topics: tuple[str, ...] = ALL_TOPICS
     group: str = "ruaj-ingest"
     until_idle: float | None = None  # exit after this many seconds without a message
+
+
+@dataclass(slots=True)
+class _Collected:
+    """A batch with what only the worker needs of it: the raw messages that may become dead
+    letters (poison, and registry changes the database may still refuse) and their details."""
+
+    batch: writer.Batch
+    started: float  # when its first message came (monotonic)
+    raw: dict[tuple[str, int, int], ConsumerRecord] = field(default_factory=dict)
+    details: dict[tuple[str, int, int], str] = field(default_factory=dict)
 
 
 class _OutOfTime(Exception):
@@ -94,7 +107,7 @@ class Worker:
         self._settings = settings
         self._store_settings = store_settings
         self._options = options
-        self._codec = decoder or codec.Codec.from_settings(settings)
+        self._codec = decoder or codec.Codec.from_settings(settings, now=self._clock)
         self._windows = {
             t.name: timedelta(days=store_settings.retention_days(t.category))
             for t in tables.EVENT_TABLES
@@ -105,10 +118,11 @@ class Worker:
         self._unpositioned: set[TopicPartition] = set()
         self._committed: dict[TopicPartition, int] = {}  # next offsets stored in the database
         self._known_days: set[tuple[str, date]] = set()
-        self._pending: writer.Batch | None = None
-        self._started = 0.0  # when the batch being written got its first message (monotonic)
-        self._raw: dict[tuple[str, int, int], ConsumerRecord] = {}
-        self._details: dict[tuple[str, int, int], str] = {}
+        # The batch being collected, and the one being written meanwhile (at most one): the
+        # next batch is fetched and decoded while PostgreSQL takes the previous one.
+        self._collecting: writer.Batch | None = None
+        self._writing: writer.Batch | None = None
+        self._now = datetime.now(UTC)  # the codec's clock, read once per fetch
         self._conn: db.Connection | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -116,6 +130,9 @@ class Worker:
         self._rebalancing = False
         self.written = 0  # messages whose batch committed (for tests and the summary)
         self.stopped = False  # run() has returned
+
+    def _clock(self) -> datetime:
+        return self._now
 
     # -- the service ----------------------------------------------------------------------
 
@@ -171,17 +188,32 @@ class Worker:
             logger.info("ingest stopped", extra={"messages_written": self.written})
 
     async def _loop(self) -> int:
-        while not self._stopping.is_set():
-            await self._position()
-            batch = await self._collect()
-            if batch is None:
-                if self._idle_for_long_enough():
+        writing: asyncio.Task[bool] | None = None
+        try:
+            while not self._stopping.is_set():
+                if self._unpositioned:
+                    # Positions come from the database: let the write in flight land first.
+                    if writing is not None and not await writing:
+                        return 1
+                    writing = None
+                    await self._position()
+                collected = await self._collect()
+                if writing is not None and not await writing:
+                    return 1
+                writing = None
+                if collected is not None:
+                    writing = asyncio.create_task(self._write(collected))
+                elif self._idle_for_long_enough():
                     logger.info("idle: exiting", extra={"idle_seconds": self._options.until_idle})
                     return 0
-                continue
-            if not await self._write(batch):
+            if writing is not None and not await writing:
                 return 1
-        return 0
+            return 0
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writing
 
     async def ready(self) -> dict[str, bool]:
         """Readiness: the database answers, and the broker accepts connections."""
@@ -237,8 +269,9 @@ class Worker:
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._rebalancing = True  # not idle: the group is handing partitions round
         async with self._lock:
-            if self._pending is not None:
-                _drop(self._pending, gone)
+            for batch in (self._writing, self._collecting):
+                if batch is not None:
+                    _drop(batch, gone)
         for tp in partitions:
             self._committed.pop(tp, None)
             self._unpositioned.discard(tp)
@@ -276,10 +309,12 @@ class Worker:
 
     # -- collecting a batch ----------------------------------------------------------------
 
-    async def _collect(self) -> writer.Batch | None:
+    async def _collect(self) -> _Collected | None:
         """Messages up to the batch bounds; None when nothing came (or we are stopping)."""
         assert self._consumer is not None
         batch = writer.Batch()
+        collected = _Collected(batch=batch, started=0.0)
+        self._collecting = batch
         size = 0
         started: float | None = None
         limit = self._settings.ingest_batch_max_seconds
@@ -298,19 +333,20 @@ class Worker:
                 continue
             if started is None:
                 started = time.monotonic()
-            size += await self._add(batch, fetched)
-            metrics.IN_FLIGHT.set(len(batch))
+            size += await self._add(collected, fetched)
+            metrics.IN_FLIGHT.set(len(batch) + len(self._writing or ()))
             if (
                 len(batch) >= self._settings.ingest_batch_max_rows
                 or size >= self._settings.ingest_batch_max_bytes
                 or self._unpositioned
             ):
                 break
+        self._collecting = None
         if not batch.items:
             return None
-        self._started = started or time.monotonic()
+        collected.started = started or time.monotonic()
         self._last_activity = time.monotonic()
-        return batch
+        return collected
 
     async def _fetch(
         self, wait_seconds: float, max_records: int
@@ -336,7 +372,7 @@ class Worker:
         return result
 
     async def _add(
-        self, batch: writer.Batch, fetched: dict[TopicPartition, list[ConsumerRecord]]
+        self, collected: _Collected, fetched: dict[TopicPartition, list[ConsumerRecord]]
     ) -> int:
         """Decode and validate fetched messages into the batch; returns their bytes."""
         size = 0
@@ -346,44 +382,51 @@ class Worker:
                 await self._retrying(self._codec.prefetch, payloads)
             except _OutOfTime:
                 return 0  # stopping: these are read again on restart
-        now = datetime.now(UTC)
+        self._now = now = datetime.now(UTC)
+        horizons = {table: now - window for table, window in self._windows.items()}
+        add = collected.batch.add
         for tp, messages in fetched.items():
             if tp in self._unpositioned:
                 continue  # fetched before a rebalance took it away and gave it back
-            for message in messages:
-                size += len(message.value or b"") + len(message.key or b"")
-                batch.add(self._item(message, now))
+            for lo in range(0, len(messages), _DECODE_SLICE):
+                for message in messages[lo : lo + _DECODE_SLICE]:
+                    size += len(message.value or b"") + len(message.key or b"")
+                    add(self._item(message, horizons, collected))
+                # Let the write in flight take its next step: PostgreSQL works meanwhile.
+                await asyncio.sleep(0)
         return size
 
-    def _item(self, message: ConsumerRecord, now: datetime) -> writer.Item:
+    def _item(
+        self, message: ConsumerRecord, horizons: dict[str, datetime], collected: _Collected
+    ) -> writer.Item:
+        """The hot path: one message decoded, validated and judged against its window."""
         topic, partition, offset = message.topic, message.partition, message.offset
-        key = (topic, partition, offset)
         try:
             if message.value is None:
                 raise PoisonRecord("malformed", "the message has no value (a tombstone)")
             decoded = self._codec.decode(topic, message.value)
         except PoisonRecord as poison:
-            self._raw[key] = message
-            self._details[key] = poison.detail
-            return writer.Item(topic=topic, partition=partition, offset=offset,
-                               reason=poison.reason)  # fmt: skip
-        window = self._windows.get(decoded.table)
-        if window is not None and decoded.event_time < now - window:
-            return writer.Item(topic=topic, partition=partition, offset=offset)
-        if decoded.table == writer.SUBSCRIBER_CHANGE:
-            self._raw[key] = message  # an assignment may still be refused by the registry
-        return writer.Item(
-            topic=topic, partition=partition, offset=offset, table=decoded.table,
-            row=decoded.row, event_time=decoded.event_time,
-        )  # fmt: skip
+            key = (topic, partition, offset)
+            collected.raw[key] = message
+            collected.details[key] = poison.detail
+            return writer.Item(topic, partition, offset, reason=poison.reason)
+        table = decoded.table
+        horizon = horizons.get(table)
+        if horizon is not None and decoded.event_time < horizon:
+            return writer.Item(topic, partition, offset)  # expired
+        if table == writer.SUBSCRIBER_CHANGE:
+            # An assignment may still be refused by the registry: keep it for the DLQ.
+            collected.raw[(topic, partition, offset)] = message
+        return writer.Item(topic, partition, offset, table, decoded.row, decoded.event_time)
 
     # -- writing a batch -------------------------------------------------------------------
 
-    async def _write(self, batch: writer.Batch) -> bool:
-        """Write the batch, retrying transient failures; False if stopping ran out of time."""
-        self._pending = batch
+    async def _write(self, collected: _Collected) -> bool:
+        """Write a batch, retrying transient failures; False if stopping ran out of time."""
+        batch = collected.batch
+        self._writing = batch
         try:
-            outcome = await self._retrying(self._write_once, batch)
+            outcome = await self._retrying(self._write_once, collected)
         except _OutOfTime:
             logger.error(
                 "the batch in flight could not be written before the stop timeout; it will be "
@@ -392,16 +435,19 @@ class Worker:
             )
             return False
         finally:
-            self._pending = None
-        self._account(batch, outcome)
-        metrics.IN_FLIGHT.set(0)
-        self._raw.clear()
-        self._details.clear()
+            self._writing = None
+        self._account(collected, outcome)
+        metrics.IN_FLIGHT.set(len(self._collecting or ()))
         await self._commit_to_kafka(outcome.next_offsets)
         self._update_lag()
         return True
 
-    async def _write_once(self, batch: writer.Batch) -> writer.Outcome:
+    async def _write_once(self, collected: _Collected) -> writer.Outcome:
+        batch = collected.batch
+
+        async def dead_letter(letters: Sequence[writer.DeadLetter]) -> None:
+            await self._dead_letter(collected, letters)
+
         for attempt in range(_MISSING_PARTITION_ATTEMPTS):
             async with self._lock:
                 if not batch.items and not batch.next_offsets:
@@ -410,7 +456,7 @@ class Worker:
                 await self._ensure_partitions(conn, batch)
                 try:
                     return await writer.write(
-                        conn, self._options.group, batch, codec.COLUMNS, self._dead_letter
+                        conn, self._options.group, batch, codec.COLUMNS, dead_letter
                     )
                 except writer.MissingPartition:
                     # Dropped or never made since we looked: look again.
@@ -424,7 +470,9 @@ class Worker:
             await partitions.ensure(conn, table, day)
             self._known_days.add((table, day))
 
-    async def _dead_letter(self, letters: Sequence[writer.DeadLetter]) -> None:
+    async def _dead_letter(
+        self, collected: _Collected, letters: Sequence[writer.DeadLetter]
+    ) -> None:
         """Produce the batch's dead letters and wait for the broker's acknowledgements."""
         if not letters:
             return
@@ -433,13 +481,13 @@ class Worker:
         at = datetime.now(UTC).isoformat().encode()
         for letter in letters:
             key = (letter.topic, letter.partition, letter.offset)
-            message = self._raw.get(key)
+            message = collected.raw.get(key)
             headers = [
                 ("ruaj.source.topic", letter.topic.encode()),
                 ("ruaj.source.partition", str(letter.partition).encode()),
                 ("ruaj.source.offset", str(letter.offset).encode()),
                 ("ruaj.reason", letter.reason.encode()),
-                ("ruaj.detail", self._details.get(key, "").encode()),
+                ("ruaj.detail", collected.details.get(key, "").encode()),
                 ("ruaj.dead_lettered_at", at),
             ]
             sent.append(
@@ -452,9 +500,10 @@ class Worker:
             )
         await asyncio.gather(*sent)
 
-    def _account(self, batch: writer.Batch, outcome: writer.Outcome) -> None:
+    def _account(self, collected: _Collected, outcome: writer.Outcome) -> None:
+        batch = collected.batch
         now = time.time()
-        elapsed = time.monotonic() - self._started
+        elapsed = time.monotonic() - collected.started
         for (topic, result), count in outcome.counts.items():
             metrics.RECORDS.labels(topic=topic, result=result).inc(count)
         for letter in outcome.dead_letters:

@@ -75,7 +75,10 @@ async def translated() -> AsyncIterator[None]:
         yield
     except errors.StoreError:
         raise
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except (
+        asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError,
+        TimeoutError,
+    ) as exc:  # fmt: skip
         raise translate(exc) from exc
 
 
