@@ -276,3 +276,55 @@ async def test_the_ingest_role_needs_nothing_more_than_it_has(
     for table in EVENT_TABLES:
         assert stored[table] == truth.distinct_good(table), table
     assert stored["subscriber_change"] == truth.distinct_good("subscriber_change") > 0
+
+
+async def test_an_overlapping_assignment_is_dead_lettered_and_a_replay_changes_nothing(
+    conn: db.Connection, database_url: str, broker: stack.Broker
+) -> None:
+    day = timedelta(days=1)
+    start = samples.NOW - 30 * day
+    changes = [
+        samples.subscriber(event_id=str(uuid.uuid4()), subscriber_id="CUST-A", event_time=start),
+        samples.subscriber(event_id=str(uuid.uuid4()), subscriber_id="CUST-A",
+                           event_time=start + day, operation="ASSIGN_IDENTITY",
+                           identity_kind="MSISDN", identity_value=samples.MSISDN,
+                           given_name=None, family_name=None, personal_number=None,
+                           address=None, city=None, email=None, contact_number=None,
+                           contract_start=None),
+        samples.subscriber(event_id=str(uuid.uuid4()), subscriber_id="CUST-B",
+                           event_time=start + 2 * day, given_name="Arben"),
+        # CUST-A still holds the number: this assignment must be refused, not forced.
+        samples.subscriber(event_id=str(uuid.uuid4()), subscriber_id="CUST-B",
+                           event_time=start + 3 * day, operation="ASSIGN_IDENTITY",
+                           identity_kind="MSISDN", identity_value=samples.MSISDN,
+                           given_name=None, family_name=None, personal_number=None,
+                           address=None, city=None, email=None, contact_number=None,
+                           contract_start=None),
+    ]  # fmt: skip
+    messages = [("ruaj.subscriber", SCHEMAS.encode("subscriber", c), b"registry") for c in changes]
+    await send(broker.bootstrap, messages)
+    settings = ingest_settings(broker.bootstrap)
+    await ingest_until_idle(database_url, settings)
+
+    letters = await dead_letter_topic(broker.bootstrap)
+    assert [(h["ruaj.source.topic"], h["ruaj.reason"]) for h in letters] == [
+        ("ruaj.subscriber", "identity_overlap")
+    ]
+    assert int(letters[0]["ruaj.source.offset"]) == 3
+    assert await conn.fetchval("SELECT reason FROM ruaj.dead_letter") == "identity_overlap"
+    holders = await conn.fetch("SELECT subscriber_id FROM ruaj.subscriber_identity")
+    assert [r["subscriber_id"] for r in holders] == ["CUST-A"]
+
+    async def registry() -> list[list[tuple[object, ...]]]:
+        return [
+            [tuple(r) for r in await conn.fetch(f"SELECT * FROM ruaj.{t} ORDER BY 1, 2")]
+            for t in ("subscriber", "subscriber_identity", "subscriber_change")
+        ]
+
+    before = await registry()
+    duplicates = metric("ruaj_ingest_records_total", topic="ruaj.subscriber", result="duplicate")
+    async with running(database_url, settings, until_idle=2, group="replay") as (_, task):
+        assert await asyncio.wait_for(task, 120) == 0
+    assert await registry() == before
+    assert metric("ruaj_ingest_records_total", topic="ruaj.subscriber",
+                  result="duplicate") - duplicates == 3  # fmt: skip
