@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest import avro, simulator
+import schemas as bundled
+from ingest import avro, codec, consumer, simulator
 from ruaj import stack
 from store import db, errors, migrate
+from store.settings import StoreSettings
 from tests import samples
 from tests.audit_support import login_role
 from tests.ingest_support import (
@@ -328,3 +330,27 @@ async def test_an_overlapping_assignment_is_dead_lettered_and_a_replay_changes_n
     assert await registry() == before
     assert metric("ruaj_ingest_records_total", topic="ruaj.subscriber",
                   result="duplicate") - duplicates == 3  # fmt: skip
+
+
+async def test_a_worker_with_a_v2_reader_stores_v1_and_v2_messages(
+    conn: db.Connection, database_url: str, broker: stack.Broker
+) -> None:
+    schemas = avro.load(bundled.directory(), Path(__file__).parent.parent / "data" / "avro")
+    assert schemas.reader("cdr").version == 2
+    old = samples.cdr(event_id=str(uuid.uuid4()))
+    new = samples.cdr(event_id=str(uuid.uuid4()), roaming_country="AL")
+    await send(broker.bootstrap, [
+        ("ruaj.cdr", schemas.encode("cdr", old, version=1), None),
+        ("ruaj.cdr", schemas.encode("cdr", new, version=2), None),
+    ])  # fmt: skip
+    settings = ingest_settings(broker.bootstrap)
+    worker = consumer.Worker(
+        settings,
+        StoreSettings(database_url=database_url),  # type: ignore[arg-type]  # str → SecretStr
+        consumer.Options(until_idle=2),
+        decoder=codec.Codec(schemas, now=lambda: samples.NOW + timedelta(minutes=1)),
+    )
+    assert await asyncio.wait_for(worker.run(), 120) == 0
+    stored = {str(r["event_id"]) for r in await conn.fetch("SELECT event_id FROM ruaj.cdr")}
+    assert stored == {old["event_id"], new["event_id"]}
+    assert await conn.fetchval("SELECT count(*) FROM ruaj.dead_letter") == 0
