@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -43,8 +45,11 @@ from ingest.errors import PoisonRecord
 from ingest.settings import IngestSettings
 from ruaj import progress, stack
 from store import db, partitions
-from store.settings import StoreSettings
 
+_WRITTEN: LiteralString = (
+    "SELECT coalesce(sum(next_offset), 0) FROM ruaj.ingest_offset"
+    " WHERE consumer_group = 'bench-ruaj'"
+)
 _SEED = 2026
 _DAYS = 7
 _PRODUCE_WINDOW = 5000  # messages in flight while producing
@@ -261,38 +266,61 @@ async def naive(env: Env, stream: Stream, broker: stack.Broker) -> Measure:
     return _Clock.measure("naive consumer (INSERT + commit per message)", stored, start, stop)
 
 
-async def ruaj_ingest(env: Env, stream: Stream, broker: stack.Broker) -> Measure:
-    """The ruaj worker: batches of rows and their offsets, one transaction each."""
+async def ruaj_ingest(
+    env: Env, stream: Stream, broker: stack.Broker
+) -> tuple[Measure, list[tuple[int, int]]]:
+    """`ruaj ingest` as its own process (default settings): batches of rows and their offsets,
+    one transaction each. Returns the measure and the worker's resident memory as it went
+    (messages written, bytes)."""
     total = len(stream.messages)
     async with _database(env, "ruaj", stream) as url:
         conn = await db.connect(url)
-        settings = IngestSettings(kafka_bootstrap=broker.bootstrap)
-        worker = consumer.Worker(
-            settings,
-            StoreSettings(database_url=url),  # type: ignore[arg-type]  # str → SecretStr
-            consumer.Options(group="bench-ruaj", topics=consumer.EVENT_TOPICS),
-        )
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("RUAJ_")}
+        environment |= {"RUAJ_DATABASE_URL": url, "RUAJ_KAFKA_BOOTSTRAP": broker.bootstrap,
+                        "RUAJ_METRICS_PORT": str(stack.free_port()),
+                        "RUAJ_STACK_DIR": str(env.workdir / "stack")}  # fmt: skip
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ruaj", "--log-level", "WARNING", "ingest", "--group",
+            "bench-ruaj", "--topics", ",".join(consumer.EVENT_TOPICS),
+            env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
         shown = progress.Progress("ruaj ingest", total)
-        task = asyncio.create_task(worker.run())
+        memory: list[tuple[int, int]] = []
         try:
-            clock = _Clock(await _server_cpu(conn), broker)
-            while not worker.positioned:  # noqa: ASYNC110 - joined the group: now it ingests
-                await asyncio.sleep(0.01)
+            clock = _Clock(await _server_cpu(conn), broker, worker_pid=worker.pid)
+            # From its first commit on it is ingestion (before: start-up, joining the group).
+            first = await _written_beyond(conn, worker, 0)
             start = clock.read()
-            while worker.written < total:
-                if task.done():
-                    raise RuntimeError(f"the worker stopped: {task.result()}")
-                shown.set(worker.written)
-                await asyncio.sleep(0.01)
+            done = first
+            while done < total:
+                done = await _written_beyond(conn, worker, done)
+                shown.set(done)
+                memory.append((done, _proc.rss_bytes(worker.pid)))
             stop = clock.read()
             stored = await _stored(conn)
         finally:
             shown.close()
-            worker.stop()
-            await task
+            if worker.returncode is None:
+                worker.terminate()
+                await asyncio.wait_for(worker.wait(), 60)
             await conn.close()
-    return _Clock.measure("ruaj ingest (COPY + offsets, one transaction per batch)", stored,
-                          start, stop)  # fmt: skip
+    measure = _Clock.measure(
+        "ruaj ingest (COPY + offsets, one transaction per batch)", stored - first, start, stop
+    )
+    return measure, memory
+
+
+async def _written_beyond(
+    conn: db.Connection, worker: asyncio.subprocess.Process, already: int
+) -> int:
+    """Messages whose offsets are stored, once more than `already` (polled every 50 ms)."""
+    while True:
+        written = int(await conn.fetchval(_WRITTEN))
+        if written > already:
+            return written
+        if worker.returncode is not None:
+            raise RuntimeError(f"ruaj ingest exited with {worker.returncode}")
+        await asyncio.sleep(0.05)
 
 
 async def _stored(conn: db.Connection) -> int:
@@ -309,8 +337,9 @@ async def run(env: Env) -> Report:
     with env.broker() as broker:
         await produce(broker.bootstrap, stream.messages)
         copy = await bare_copy(env, stream, broker)
-        measures = [copy, await ruaj_ingest(env, stream, broker), await naive(env, stream, broker)]
-    for measure in measures:
+        worker, memory = await ruaj_ingest(env, stream, broker)
+        measures = [copy, worker, await naive(env, stream, broker)]
+    for measure in (copy, measures[2]):
         if measure.rows != stream.row_count:
             raise RuntimeError(f"{measure.method} stored {measure.rows} of {stream.row_count}")
     copy_rate = copy.rows / copy.seconds
@@ -319,8 +348,25 @@ async def run(env: Env) -> Report:
         f"{events:,} messages ({stream.row_count:,} rows over {_DAYS} days), produced once; "
         f"decode + validate {stream.decode_us:.1f} µs/message (CPU, not in the COPY time)"
     )
+    report.notes.append(_memory_note(memory))
     report.notes.append(f"load average at the end: {_load()}")
     return report
+
+
+def _memory_note(memory: list[tuple[int, int]]) -> str:
+    """The worker's resident memory at a tenth, half and the end of the stream, and its peak."""
+    if not memory:
+        return "worker memory: not sampled"
+    total = memory[-1][0]
+
+    def at(fraction: float) -> float:
+        return next(rss for done, rss in memory if done >= fraction * total) / 2**20
+
+    peak = max(rss for _, rss in memory) / 2**20
+    return (
+        f"ruaj ingest resident memory: {at(0.1):.0f} MiB at 10 % of the stream, "
+        f"{at(0.5):.0f} MiB at 50 %, {at(1.0):.0f} MiB at the end (peak {peak:.0f} MiB)"
+    )
 
 
 def _load() -> str:
