@@ -29,17 +29,16 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import ParamSpec, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
-from ingest import codec, metrics, topics
-from ingest.errors import BrokerUnavailable, PoisonRecord, SchemaRegistryUnavailable
+from ingest import codec, dead_letters, metrics, readiness, retry
+from ingest.errors import BrokerUnavailable, PoisonRecord
 from ingest.settings import IngestSettings
 from store import db, errors, partitions, tables, writer
 from store.settings import StoreSettings
@@ -54,8 +53,6 @@ _MISSING_PARTITION_ATTEMPTS = 3
 _DECODE_SLICE = 250
 
 Partition = tuple[str, int]
-T = TypeVar("T")
-P = ParamSpec("P")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,10 +73,6 @@ class _Collected:
     started: float  # when its first message came (monotonic)
     raw: dict[tuple[str, int, int], ConsumerRecord] = field(default_factory=dict)
     details: dict[tuple[str, int, int], str] = field(default_factory=dict)
-
-
-class _OutOfTime(Exception):
-    """Stopping, and the stop timeout passed while a transient failure lasted."""
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -123,6 +116,12 @@ class Worker:
         self._collecting: writer.Batch | None = None
         self._writing: writer.Batch | None = None
         self._now = datetime.now(UTC)  # the codec's clock, read once per fetch
+        self._backoff = retry.Backoff(
+            initial=settings.ingest_retry_initial_seconds,
+            maximum=settings.ingest_retry_max_seconds,
+            deadline=lambda: self._stop_deadline,
+            on_failure=self._failed,
+        )
         self._conn: db.Connection | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -217,33 +216,11 @@ class Worker:
 
     async def ready(self) -> dict[str, bool]:
         """Readiness: the database answers, and the broker accepts connections."""
-        return {"database": await self._database_ready(), "broker": await self._broker_ready()}
-
-    async def _database_ready(self) -> bool:
-        try:
-            async with asyncio.timeout(3):
-                conn = await db.connect(self._store_settings.database_url.get_secret_value())
-                try:
-                    await conn.fetchval("SELECT 1")
-                finally:
-                    await conn.close()
-        except (errors.StoreError, TimeoutError):
-            return False
-        return True
-
-    async def _broker_ready(self) -> bool:
-        for server in self._settings.kafka_bootstrap.split(","):
-            host, _, port = server.strip().rpartition(":")
-            try:
-                async with asyncio.timeout(3):
-                    _, out = await asyncio.open_connection(host.strip("[]"), int(port))
-                out.close()
-                with contextlib.suppress(OSError):
-                    await out.wait_closed()
-                return True
-            except (OSError, TimeoutError, ValueError):
-                continue
-        return False
+        url = self._store_settings.database_url.get_secret_value()
+        return {
+            "database": await readiness.database(url),
+            "broker": await readiness.broker(self._settings.kafka_bootstrap),
+        }
 
     @property
     def positioned(self) -> bool:
@@ -285,8 +262,8 @@ class Worker:
             return
         keys = [(tp.topic, tp.partition) for tp in pending]
         try:
-            stored = await self._retrying(self._stored_offsets, keys)
-        except _OutOfTime:
+            stored = await self._backoff.run(lambda: self._stored_offsets(keys))
+        except retry.OutOfTime:
             return
         missing = [tp for tp in pending if (tp.topic, tp.partition) not in stored]
         beginnings: Mapping[TopicPartition, int] = {}
@@ -379,8 +356,8 @@ class Worker:
         if self._settings.schema_registry_url:
             payloads = [m.value for messages in fetched.values() for m in messages if m.value]
             try:
-                await self._retrying(self._codec.prefetch, payloads)
-            except _OutOfTime:
+                await self._backoff.run(lambda: self._codec.prefetch(payloads))
+            except retry.OutOfTime:
                 return 0  # stopping: these are read again on restart
         self._now = now = datetime.now(UTC)
         horizons = {table: now - window for table, window in self._windows.items()}
@@ -426,8 +403,8 @@ class Worker:
         batch = collected.batch
         self._writing = batch
         try:
-            outcome = await self._retrying(self._write_once, collected)
-        except _OutOfTime:
+            outcome = await self._backoff.run(lambda: self._write_once(collected))
+        except retry.OutOfTime:
             logger.error(
                 "the batch in flight could not be written before the stop timeout; it will be "
                 "read again on restart (nothing is lost, nothing is stored twice)",
@@ -446,7 +423,11 @@ class Worker:
         batch = collected.batch
 
         async def dead_letter(letters: Sequence[writer.DeadLetter]) -> None:
-            await self._dead_letter(collected, letters)
+            if letters:
+                assert self._producer is not None
+                await dead_letters.produce(
+                    self._producer, letters, collected.raw, collected.details
+                )
 
         for attempt in range(_MISSING_PARTITION_ATTEMPTS):
             async with self._lock:
@@ -470,49 +451,11 @@ class Worker:
             await partitions.ensure(conn, table, day)
             self._known_days.add((table, day))
 
-    async def _dead_letter(
-        self, collected: _Collected, letters: Sequence[writer.DeadLetter]
-    ) -> None:
-        """Produce the batch's dead letters and wait for the broker's acknowledgements."""
-        if not letters:
-            return
-        assert self._producer is not None
-        sent = []
-        at = datetime.now(UTC).isoformat().encode()
-        for letter in letters:
-            key = (letter.topic, letter.partition, letter.offset)
-            message = collected.raw.get(key)
-            headers = [
-                ("ruaj.source.topic", letter.topic.encode()),
-                ("ruaj.source.partition", str(letter.partition).encode()),
-                ("ruaj.source.offset", str(letter.offset).encode()),
-                ("ruaj.reason", letter.reason.encode()),
-                ("ruaj.detail", collected.details.get(key, "").encode()),
-                ("ruaj.dead_lettered_at", at),
-            ]
-            sent.append(
-                await self._producer.send(
-                    topics.DLQ,
-                    value=None if message is None else message.value,
-                    key=None if message is None else message.key,
-                    headers=headers,
-                )
-            )
-        await asyncio.gather(*sent)
-
     def _account(self, collected: _Collected, outcome: writer.Outcome) -> None:
         batch = collected.batch
-        now = time.time()
         elapsed = time.monotonic() - collected.started
-        for (topic, result), count in outcome.counts.items():
-            metrics.RECORDS.labels(topic=topic, result=result).inc(count)
-        for letter in outcome.dead_letters:
-            metrics.DLQ_RECORDS.labels(topic=letter.topic, reason=letter.reason).inc()
-        for topic in {t for t, _ in batch.next_offsets}:
-            metrics.BATCH_DURATION.labels(topic=topic).observe(elapsed)
-            metrics.LAST_COMMIT.labels(topic=topic).set(now)
+        metrics.account(outcome, (t for t, _ in batch.next_offsets), elapsed)
         for (topic, partition), (stored, first) in outcome.gaps.items():
-            metrics.OFFSET_GAPS.labels(topic=topic).inc(first - stored)
             logger.warning(
                 "messages missing between the stored offset and the first one fetched",
                 extra={"topic": topic, "partition": partition, "stored_offset": stored,
@@ -564,34 +507,14 @@ class Worker:
             self._conn = await db.connect(self._store_settings.database_url.get_secret_value())
         return self._conn
 
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, errors.TransientStoreError):
+            self._drop_connection()
+
     def _drop_connection(self) -> None:
         if self._conn is not None:
             self._conn.terminate()
             self._conn = None
-
-    async def _retrying(
-        self, action: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """`action`, again after each transient failure with a growing pause; raises
-        `_OutOfTime` when stopping and the stop timeout would pass before the next attempt."""
-        delay = self._settings.ingest_retry_initial_seconds
-        while True:
-            try:
-                return await action(*args, **kwargs)
-            except (errors.TransientStoreError, KafkaError, SchemaRegistryUnavailable) as exc:
-                metrics.RETRIES.inc()
-                if isinstance(exc, errors.TransientStoreError):
-                    self._drop_connection()
-                logger.warning(
-                    "transient failure, retrying",
-                    extra={"error": type(exc).__name__, "detail": str(exc)[:200],
-                           "retry_in_seconds": round(delay, 3)},
-                )  # fmt: skip
-                deadline = self._stop_deadline
-                if deadline is not None and time.monotonic() + delay > deadline:
-                    raise _OutOfTime from exc
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._settings.ingest_retry_max_seconds)
 
 
 def _drop(batch: writer.Batch, gone: set[Partition]) -> None:

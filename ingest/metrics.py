@@ -3,7 +3,12 @@ reasons — never an identifier."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+
 import prometheus_client
+
+from store import writer
 
 RECORDS = prometheus_client.Counter(
     "ruaj_ingest_records",
@@ -43,3 +48,17 @@ IN_FLIGHT = prometheus_client.Gauge(
     "ruaj_ingest_batch_records_in_flight",
     "Messages of the batch being collected or written, not yet committed",
 )
+
+
+def account(outcome: writer.Outcome, topics: Iterable[str], elapsed: float) -> None:
+    """Count a committed batch: results, dead letters, latency and commit time per topic."""
+    now = time.time()
+    for (topic, result), count in outcome.counts.items():
+        RECORDS.labels(topic=topic, result=result).inc(count)
+    for letter in outcome.dead_letters:
+        DLQ_RECORDS.labels(topic=letter.topic, reason=letter.reason).inc()
+    for topic in set(topics):
+        BATCH_DURATION.labels(topic=topic).observe(elapsed)
+        LAST_COMMIT.labels(topic=topic).set(now)
+    for (topic, _), (stored, first) in outcome.gaps.items():
+        OFFSET_GAPS.labels(topic=topic).inc(first - stored)
