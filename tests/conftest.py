@@ -17,22 +17,23 @@ import pytest
 
 from ruaj import stack
 from store import db, migrate
-from tests.support import run_async, with_database
+from tests.support import run_async, server_directory, with_database
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """Superuser URL of the session's PostgreSQL server."""
     external = os.environ.get("RUAJ_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    server = stack.Postgres(tmp_path_factory.mktemp("pg") / "data", stack.free_port(), fast=True)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop("immediate")
+    with server_directory() as directory:
+        server = stack.Postgres(directory / "data", stack.free_port(), fast=True)
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop("immediate")
 
 
 async def _recreate(admin_url: str, name: str, template: str | None) -> None:

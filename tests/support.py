@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import shutil
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+import tempfile
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -54,3 +57,19 @@ async def eventually(
     async with asyncio.timeout(seconds):
         while not await check():  # noqa: ASYNC110 - the condition lives in another process
             await asyncio.sleep(every)
+
+
+@contextlib.contextmanager
+def server_directory() -> Iterator[Path]:
+    """A directory for a PostgreSQL cluster of the tests, outside pytest's temporary tree.
+
+    The server runs as another user (not root), so every directory above its data must stay
+    traversable; pytest takes group and other access away from its `pytest-of-<user>` tree
+    whenever a session starts, which would pull the ground from under a server that runs
+    meanwhile (several sessions on one machine).
+    """
+    path = Path(tempfile.mkdtemp(prefix="ruaj-test-pg-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -36,7 +36,7 @@ from tests.ingest_support import (
     stored_offsets,
 )
 from tests.ingest_support import counts as table_counts
-from tests.support import eventually
+from tests.support import eventually, server_directory
 
 pytestmark = pytest.mark.integration
 
@@ -172,7 +172,12 @@ async def test_expired_events_are_counted_and_stored_nowhere_late_ones_get_a_par
 async def test_postgresql_stopped_mid_stream_loses_nothing_and_dead_letters_nothing(
     broker: stack.Broker, tmp_path: Path
 ) -> None:
-    server = stack.Postgres(tmp_path / "pg", stack.free_port(), fast=True)
+    with server_directory() as directory:
+        await _outage(broker, tmp_path, stack.Postgres(directory / "pg", stack.free_port(),
+                                                       fast=True))  # fmt: skip
+
+
+async def _outage(broker: stack.Broker, tmp_path: Path, server: stack.Postgres) -> None:
     server.start()
     try:
         admin = await db.connect(server.url)
