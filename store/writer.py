@@ -280,6 +280,12 @@ async def write(
 
 def _fresh(batch: Batch, stored: dict[tuple[str, int], int], outcome: Outcome) -> list[Item]:
     """The items not yet written (at or above their partition's stored offset)."""
+    if all(first >= stored.get(key, 0) for key, first in batch.first_offsets.items()):
+        # The usual case: nobody wrote any of it before (partitions' messages come in order).
+        for key, offset in batch.first_offsets.items():
+            if key in stored and offset > stored[key]:
+                outcome.gaps[key] = (stored[key], offset)
+        return batch.items
     fresh = []
     first: dict[tuple[str, int], int] = {}
     for item in batch.items:
@@ -302,31 +308,34 @@ async def _store_events(
     outcome: Outcome,
 ) -> None:
     """COPY each event table's rows; the duplicate-skipping path for a table that meets one."""
-    by_table: dict[str, list[tuple[object, ...]]] = {}
-    topic_of: dict[str, Counter[str]] = {}
+    # One topic feeds one table (ingest.codec.TOPICS): a table's counts are its topic's.
+    by_table: dict[str, list[tuple[object, ...]]] = {t: [] for t in _EVENT_TABLES}
+    topic_of: dict[str, str] = {}
     seen: set[tuple[object, object]] = set()
+    counts = outcome.counts
     for item in items:
-        if item.table is None or item.row is None:
+        table, row = item.table, item.row
+        if table is None or row is None:
             if item.reason is None:
-                outcome.counts[(item.topic, EXPIRED)] += 1
+                counts[(item.topic, EXPIRED)] += 1
             continue
-        if item.table == SUBSCRIBER_CHANGE:
-            continue
-        key = (item.row[0], item.event_time)  # the primary key: a re-sent event repeats both
+        rows = by_table.get(table)
+        if rows is None:
+            continue  # a subscriber change: the registry's
+        key = (row[0], item.event_time)  # the primary key: a re-sent event repeats both
         if key in seen:
-            outcome.counts[(item.topic, DUPLICATE)] += 1
+            counts[(item.topic, DUPLICATE)] += 1
             continue
         seen.add(key)
-        by_table.setdefault(item.table, []).append(item.row)
-        topic_of.setdefault(item.table, Counter())[item.topic] += 1
+        rows.append(row)
+        topic_of[table] = item.topic
     for table in _EVENT_TABLES:
-        rows = by_table.get(table)
+        rows = by_table[table]
         if not rows:
             continue
         stored = await _copy(conn, table, rows, columns[table])
-        # One topic feeds one table (ingest.codec.TOPICS): the counts are that topic's.
-        (topic,) = topic_of[table]
-        outcome.counts[(topic, STORED)] += stored
+        topic = topic_of[table]
+        counts[(topic, STORED)] += stored
         outcome.counts[(topic, DUPLICATE)] += len(rows) - stored
 
 
