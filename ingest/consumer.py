@@ -129,6 +129,8 @@ class Worker:
         self._last_activity = time.monotonic()
         self._rebalancing = False
         self.written = 0  # messages whose batch committed (for tests and the summary)
+        # (topic, result) → records of committed batches: what `ruaj ingest --until-idle` reports
+        self.results: Counter[tuple[str, str]] = Counter()
         self.stopped = False  # run() has returned
 
     def _clock(self) -> datetime:
@@ -506,6 +508,7 @@ class Worker:
         elapsed = time.monotonic() - collected.started
         for (topic, result), count in outcome.counts.items():
             metrics.RECORDS.labels(topic=topic, result=result).inc(count)
+        self.results.update(outcome.counts)
         for letter in outcome.dead_letters:
             metrics.DLQ_RECORDS.labels(topic=letter.topic, reason=letter.reason).inc()
         for topic in {t for t, _ in batch.next_offsets}:

@@ -39,6 +39,17 @@ OLDEST_PARTITION = prometheus_client.Gauge(
     "Start of the oldest attached day partition of each event table (Unix time)",
     ["table"],
 )
+NEWEST_PARTITION = prometheus_client.Gauge(
+    "ruaj_store_newest_partition_timestamp_seconds",
+    "Start of the newest attached day partition of each event table (Unix time): partitions "
+    "exist up to a day after it",
+    ["table"],
+)
+RETENTION_WINDOW = prometheus_client.Gauge(
+    "ruaj_retention_window_seconds",
+    "The retention window of each event table's category (RUAJ_RETENTION_*_DAYS)",
+    ["table"],
+)
 DROPPED = prometheus_client.Counter(
     "ruaj_retention_partitions_dropped_total", "Expired day partitions dropped", ["table"]
 )
@@ -59,6 +70,10 @@ AUDIT_ENTRIES = prometheus_client.Gauge("ruaj_audit_entries", "Entries in the au
 LAST_CHECKPOINT = prometheus_client.Gauge(
     "ruaj_audit_last_checkpoint_timestamp_seconds",
     "When the newest signed audit checkpoint was written (Unix time)",
+)
+LAST_CHECKPOINT_ENTRIES = prometheus_client.Gauge(
+    "ruaj_audit_last_checkpoint_entries",
+    "Entries of the audit log that the newest signed checkpoint covers (its tree size)",
 )
 SUBSCRIBERS_ERASED = prometheus_client.Counter(
     "ruaj_registry_subscribers_erased_total",
@@ -271,13 +286,22 @@ async def prune_session_spans(ctx: Context) -> None:
 
 
 async def refresh_metrics(ctx: Context) -> None:
-    """Partitions per table, the oldest one, holds in force, audit entries."""
+    """Partitions per table, the oldest and the newest one, the window, holds in force, audit
+    entries."""
     async with ctx.connection() as conn:
         for table in tables.EVENT_TABLES:
+            RETENTION_WINDOW.labels(table.name).set(
+                retention.window(ctx.settings, table.name).total_seconds()
+            )
             days = await partitions.list_days(conn, table.name)
             PARTITIONS.labels(table.name).set(len(days))
             if days:
                 OLDEST_PARTITION.labels(table.name).set(days[0].start.timestamp())
+                NEWEST_PARTITION.labels(table.name).set(days[-1].start.timestamp())
+            else:  # no partition: no oldest or newest, rather than a stale one
+                for gauge in (OLDEST_PARTITION, NEWEST_PARTITION):
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(table.name)
         HOLDS_ACTIVE.set(await holds.active_count(conn))
         AUDIT_ENTRIES.set(await audit.next_index(conn))
 
