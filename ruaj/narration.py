@@ -15,7 +15,7 @@ import shlex
 import sys
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -38,6 +38,23 @@ class Done:
     returncode: int
     stdout: str
     messages: list[str]  # its stderr lines that are not JSON log lines
+
+
+@dataclass(slots=True, kw_only=True)
+class Run:
+    """One run of the demo: where it writes, whom it connects as, what it found."""
+
+    out: Path
+    admin: dict[str, str]  # the environment of the administrator's commands
+    officers: dict[str, dict[str, str]] = field(default_factory=dict)  # role → environment
+    names: dict[str, str] = field(default_factory=dict)  # role → login name
+    mismatches: list[str] = field(default_factory=list)
+
+    def check(self, ok: bool, what: str) -> str:
+        """`ok` or `MISMATCH`, remembering what did not match."""
+        if not ok:
+            self.mismatches.append(what)
+        return "ok" if ok else "MISMATCH"
 
 
 def _is_log_line(line: str) -> bool:
@@ -89,13 +106,16 @@ class Narrator:
         expect: int = 0,
         poll: Poll | None = None,
         show_stdout: bool = True,
+        condense: bool = False,
     ) -> Done:
         """Run `ruaj ARGS…` as a subprocess, show it and what it printed; `StepFailed` unless
-        it exits with `expect`. `poll` is awaited about four times a second while it runs."""
+        it exits with `expect`. `poll` is awaited about four times a second while it runs;
+        `condense` shortens runs of similar lines of its output (all of it is in its log)."""
         line = "$ ruaj " + " ".join(shlex.quote(self._display(a)) for a in args)
         self.say(line + (f"      # as {who}" if who else ""))
         self._commands += 1
-        log = self.logs / f"{self._commands:02d}-{'-'.join(args[:2])}.log"
+        words = [a for a in args[:2] if not a.startswith("-")]
+        log = self.logs / f"{self._commands:02d}-{'-'.join(words)}.log"
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "ruaj", *args, env=dict(env),
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
@@ -110,10 +130,11 @@ class Narrator:
             await asyncio.wait({talk}, timeout=0.25)
         out, err = talk.result()
         stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-        log.write_text(stderr, encoding="utf-8")
+        log.write_text(f"{line}\n-- stdout\n{stdout}-- stderr\n{stderr}", encoding="utf-8")
         messages = [x for x in stderr.splitlines() if x.strip() and not _is_log_line(x)]
         if show_stdout:
-            self._indent(stdout)
+            shown = stdout.splitlines()
+            self._indent("\n".join(condensed(shown) if condense else shown))
         self._indent("\n".join(messages))
         done = Done(returncode=process.returncode or 0, stdout=stdout, messages=messages)
         if done.returncode != expect:
@@ -125,6 +146,27 @@ class Narrator:
     def _display(self, arg: str) -> str:
         path = Path(arg)
         return self.shown(path) if path.is_absolute() else arg
+
+
+def condensed(lines: Sequence[str], keep: int = 2) -> list[str]:
+    """`lines` with each run of more than `2 * keep + 1` lines that start with the same word
+    shortened to its first and last `keep` lines around a count of those left out."""
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if len(run) > 2 * keep + 1:
+            out.extend([*run[:keep], f"… {len(run) - 2 * keep} more like these …", *run[-keep:]])
+        else:
+            out.extend(run)
+        run.clear()
+
+    for line in lines:
+        if run and line.split(" ", 1)[0] != run[0].split(" ", 1)[0]:
+            flush()
+        run.append(line)
+    flush()
+    return out
 
 
 def scrape(port: int) -> list[Sample] | None:
