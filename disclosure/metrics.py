@@ -8,7 +8,8 @@ scrapes, so the long-running maintenance service reports them from the database 
 audit log, which records every release and refusal whichever process made it. Each pass reads
 only the entries appended since the previous one; the first pass of a service reads the whole
 log, so the counters hold every release and refusal ever recorded (a restarted service starts
-where the log stands, not at zero, which `rate()` and `increase()` take as they come).
+where the log stands, not at zero, which `rate()` and `increase()` take as they come). They
+are in the maintenance service's registry (`store.maintenance.REGISTRY`).
 """
 
 from __future__ import annotations
@@ -27,17 +28,24 @@ TASK_TYPES = (
     "preservation",
 )
 
-ORDERS = Gauge("ruaj_disclosure_orders", "Orders in each lifecycle state", ["state"])
+ORDERS = Gauge(
+    "ruaj_disclosure_orders",
+    "Orders in each lifecycle state",
+    ["state"],
+    registry=maintenance.REGISTRY,
+)
 RELEASES = Counter(
     "ruaj_disclosure_releases",
     "Tasks of orders executed and released in a package, by task type (from the audit log)",
     ["task_type"],
+    registry=maintenance.REGISTRY,
 )
 REFUSALS = Counter(
     "ruaj_disclosure_refusals",
     "Refused disclosure steps by reason code: orders refused at import, approvals and "
     "executions refused (from the audit log)",
     ["reason"],
+    registry=maintenance.REGISTRY,
 )
 
 # Every state and task type appears from the start (zero), so dashboards and alerts see them.

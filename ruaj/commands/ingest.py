@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from ingest import consumer
+from ingest import consumer, metrics
 from ingest.errors import BrokerUnavailable
 from ingest.settings import IngestSettings
 from ruaj import config, service
@@ -81,7 +81,9 @@ async def _ingest(args: argparse.Namespace) -> int:
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(
-                service.serve_endpoints(service_settings, worker.ready, stop_endpoints)
+                service.serve_endpoints(
+                    service_settings, worker.ready, stop_endpoints, metrics.REGISTRY
+                )
             )
             running = group.create_task(work())
     except BaseExceptionGroup as grouped:

@@ -183,7 +183,9 @@ async def _serve(settings: StoreSettings, pool: db.Pool, plan: list[maintenance.
 
     try:
         async with asyncio.TaskGroup() as group:
-            group.create_task(service.serve_endpoints(service_settings, ready, stop))
+            group.create_task(
+                service.serve_endpoints(service_settings, ready, stop, maintenance.REGISTRY)
+            )
             group.create_task(passes())
     finally:
         remove_handlers()

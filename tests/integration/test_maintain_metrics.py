@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import prometheus_client
 import pytest
 from cryptography.hazmat.primitives.asymmetric import x25519
 
@@ -16,6 +15,7 @@ from disclosure import checkpoint, execute
 from disclosure import metrics as disclosure_metrics
 from store import db, maintenance, orders, partitions
 from tests import retention_support as rs
+from tests import support
 from tests.audit_support import make_settings
 from tests.ingest_support import metric
 from tests.orders_support import encode, order_document
@@ -143,7 +143,7 @@ async def test_store_metrics_give_the_newest_partition_and_the_window(
     assert metric("ruaj_store_partitions", table="cdr") == 0
     for gauge in ("newest", "oldest"):
         name = f"ruaj_store_{gauge}_partition_timestamp_seconds"
-        assert prometheus_client.REGISTRY.get_sample_value(name, {"table": "cdr"}) is None
+        assert support.sample(name, table="cdr") is None
 
 
 async def test_the_checkpoint_step_exports_the_newest_checkpoint_size(
