@@ -131,6 +131,8 @@ class Worker:
         self.written = 0  # messages whose batch committed (for tests and the summary)
         # (topic, result) → records of committed batches: what `ruaj ingest --until-idle` reports
         self.results: Counter[tuple[str, str]] = Counter()
+        for topic in options.topics:  # a series per topic from the start, for increase()
+            metrics.OFFSET_GAPS.labels(topic=topic)
         self.stopped = False  # run() has returned
 
     def _clock(self) -> datetime:

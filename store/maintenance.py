@@ -180,6 +180,7 @@ async def run_pass(ctx: Context, steps: Sequence[NamedStep]) -> PassOutcome:
     """Run every step in order; a failure is logged and counted, and the next step runs."""
     outcome = PassOutcome()
     for step in steps:
+        STEP_FAILURES.labels(step.name)  # a series per step from its first pass, for increase()
         started = time.monotonic()
         try:
             await step.run(ctx)
