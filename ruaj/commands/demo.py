@@ -104,7 +104,7 @@ async def _demo(args: argparse.Namespace) -> int:
         truth = await _simulate_and_ingest(tell, run, args)
         await _retention(tell, run)
         order_id, target = await demo_disclosure.order(tell, run, truth)
-        await demo_disclosure.disclose(tell, run, truth, order_id, target)
+        await demo_disclosure.disclose(tell, run, order_id, target)
         await demo_disclosure.operations(tell, run)
     except narration.StepFailed as exc:
         print(f"ruaj: demo failed: {exc}", file=sys.stderr)

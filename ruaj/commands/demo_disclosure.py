@@ -63,6 +63,8 @@ def _target(truth: sent.Truth) -> Target:
 
 
 async def order(tell: Narrator, run: Run, truth: sent.Truth) -> tuple[int, Target]:
+    """The court and its PKI registered, the order made and signed, the officers made, the
+    order imported and approved by two of them; returns its id and what it targets."""
     tell.section("The court")
     court_dir = run.out / "court"
     pki = demo_pki.CourtPki.create(COURT, JUDGE, now=datetime.now(UTC))
@@ -178,9 +180,9 @@ def _agency_key_path(run: Run) -> Path:
 # -- 8, 9, 10. execution, the agency, the audit log --------------------------------------------
 
 
-async def disclose(
-    tell: Narrator, run: Run, truth: sent.Truth, order_id: int, target: Target
-) -> None:
+async def disclose(tell: Narrator, run: Run, order_id: int, target: Target) -> None:
+    """Execution, the agency opening the package (its rows checked against what the simulator
+    sent for the target), and the audit log verified."""
     tell.section("Execution")
     tell.say(
         "the tasks run through SECURITY DEFINER functions that check, inside the database, "
@@ -243,6 +245,7 @@ async def disclose(
 
 
 async def operations(tell: Narrator, run: Run) -> None:
+    """`ruaj maintain` as a service for one pass, and what its /metrics then say."""
     tell.section("What operations see")
     port = stack.free_port()
     tell.say(
