@@ -357,7 +357,8 @@ async def maybe_checkpoint(
 def maintenance_step(settings: DisclosureSettings) -> maintenance.Step:
     """The `checkpoint` step of `ruaj maintain`: sign a checkpoint every
     `RUAJ_CHECKPOINT_EVERY_ENTRIES` entries or `RUAJ_CHECKPOINT_EVERY_MINUTES` minutes, and
-    export `ruaj_audit_last_checkpoint_timestamp_seconds`.
+    export `ruaj_audit_last_checkpoint_timestamp_seconds` and
+    `ruaj_audit_last_checkpoint_entries` (the newest checkpoint's tree size).
 
     Skipped (and said so) when the operator key or the checkpoint directory is not configured.
     """
@@ -380,7 +381,9 @@ def maintenance_step(settings: DisclosureSettings) -> maintenance.Step:
                     ctx.report(f"signed audit checkpoint of size {made.size}")
         public = keys.load_operator_key(settings).public_key()
         newest = latest(settings.checkpoint_dir, public, origin=settings.checkpoint_origin)
-        if newest is not None and newest.written_at is not None:
-            maintenance.LAST_CHECKPOINT.set(newest.written_at.timestamp())
+        if newest is not None:
+            maintenance.LAST_CHECKPOINT_ENTRIES.set(newest.size)
+            if newest.written_at is not None:
+                maintenance.LAST_CHECKPOINT.set(newest.written_at.timestamp())
 
     return step

@@ -27,7 +27,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from disclosure import checkpoint, errors, keys, metrics, package, receipt, recipient
+from disclosure import checkpoint, errors, keys, package, receipt, recipient
 from disclosure.settings import DisclosureSettings
 from store import db, orders, release
 
@@ -201,8 +201,6 @@ async def execute(
     outcome = tuple(
         TaskOutcome(task_id=t.task_id, task_type=t.task_type, rows=len(t.rows)) for t in released
     )
-    for task_outcome in outcome:
-        metrics.RELEASES.labels(task_type=task_outcome.task_type).inc()
     logger.info(
         "order executed",
         extra={"order_id": order_id, "tasks": len(outcome), "audit_index": index},

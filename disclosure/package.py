@@ -414,3 +414,13 @@ def write_out(opened: Opened, out: Path) -> list[Path]:
         path.write_bytes(body)
         written.append(path)
     return written
+
+
+def written_rows(out: Path) -> dict[str, list[dict[str, object]]]:
+    """The rows of each task of a package written out by `write_out`, by task id, as its
+    JSON files hold them (what the agency counts and reads)."""
+    found: dict[str, list[dict[str, object]]] = {}
+    for path in sorted((out / DATA_DIR).glob("task-*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        found[str(document["task_id"])] = list(document["rows"])
+    return found

@@ -128,6 +128,10 @@ class Worker:
         self._last_activity = time.monotonic()
         self._rebalancing = False
         self.written = 0  # messages whose batch committed (for tests and the summary)
+        # (topic, result) → records of committed batches: what `ruaj ingest --until-idle` reports
+        self.results: Counter[tuple[str, str]] = Counter()
+        for topic in options.topics:  # a series per topic from the start, for increase()
+            metrics.OFFSET_GAPS.labels(topic=topic)
         self.stopped = False  # run() has returned
 
     def _clock(self) -> datetime:
@@ -455,6 +459,7 @@ class Worker:
         batch = collected.batch
         elapsed = time.monotonic() - collected.started
         metrics.account(outcome, (t for t, _ in batch.next_offsets), elapsed)
+        self.results.update(outcome.counts)
         for (topic, partition), (stored, first) in outcome.gaps.items():
             logger.warning(
                 "messages missing between the stored offset and the first one fetched",

@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "maintain",
     "retention",
     "hold",
+    "demo",
 )
 
 logger = logging.getLogger("ruaj")

@@ -53,7 +53,7 @@ async def _readiness_body(check: ReadinessCheck) -> tuple[str, bytes]:
 
 
 def _handler(
-    check: ReadinessCheck,
+    check: ReadinessCheck, registry: prometheus_client.CollectorRegistry
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -66,7 +66,7 @@ def _handler(
             if method != "GET":
                 await _respond(writer, "405 Method Not Allowed", b"GET only\n", "text/plain")
             elif path == "/metrics":
-                body = prometheus_client.generate_latest(prometheus_client.REGISTRY)
+                body = prometheus_client.generate_latest(registry)
                 await _respond(writer, "200 OK", body, prometheus_client.CONTENT_TYPE_LATEST)
             elif path == "/healthz":
                 await _respond(writer, "200 OK", b"ok\n", "text/plain")
@@ -86,11 +86,15 @@ def _handler(
 
 
 async def serve_endpoints(
-    settings: ServiceSettings, ready: ReadinessCheck, stop: asyncio.Event
+    settings: ServiceSettings,
+    ready: ReadinessCheck,
+    stop: asyncio.Event,
+    registry: prometheus_client.CollectorRegistry,
 ) -> None:
-    """Serve `/metrics`, `/healthz` and `/readyz` until `stop` is set."""
+    """Serve `/metrics` (the service's own `registry`), `/healthz` and `/readyz` until `stop`
+    is set."""
     server = await asyncio.start_server(
-        _handler(ready), host=settings.metrics_host, port=settings.metrics_port
+        _handler(ready, registry), host=settings.metrics_host, port=settings.metrics_port
     )
     logger.info(
         "serving /metrics, /healthz, /readyz",

@@ -321,6 +321,19 @@ def up(base: Path | None = None) -> StackState:
     return state
 
 
+def restart_broker(base: Path | None = None) -> StackState:
+    """Replace the embedded stack's broker with a fresh one, on a new port: its topics start
+    empty (Tansu keeps messages in memory). Starts the whole stack if it is not running."""
+    base = base or stack_dir()
+    state = up(base)
+    Broker(state.broker_port, pid=state.broker_pid).stop()
+    broker = Broker(free_port(), log_path=base / "broker.log")
+    broker.start()
+    state = StackState(pg_port=state.pg_port, broker_port=broker.port, broker_pid=broker.pid)
+    _state_file(base).write_text(json.dumps(asdict(state)))
+    return state
+
+
 def down(base: Path | None = None) -> bool:
     """Stop the embedded stack under `base`; False when there was none."""
     base = base or stack_dir()

@@ -30,51 +30,105 @@ from store.settings import StoreSettings
 
 logger = logging.getLogger(__name__)
 
-# Metrics of DESIGN §7 that the maintenance service exports.
+# Metrics of DESIGN §7 that the maintenance service exports, in a registry of its own (which
+# `ruaj maintain` serves, and other packages' maintenance metrics join): a process exports only
+# the metrics of the service it runs.
+REGISTRY = prometheus_client.CollectorRegistry()
+prometheus_client.ProcessCollector(registry=REGISTRY)
+prometheus_client.PlatformCollector(registry=REGISTRY)
+prometheus_client.GCCollector(registry=REGISTRY)
 PARTITIONS = prometheus_client.Gauge(
-    "ruaj_store_partitions", "Day partitions attached to each event table", ["table"]
+    "ruaj_store_partitions",
+    "Day partitions attached to each event table",
+    ["table"],
+    registry=REGISTRY,
 )
 OLDEST_PARTITION = prometheus_client.Gauge(
     "ruaj_store_oldest_partition_timestamp_seconds",
     "Start of the oldest attached day partition of each event table (Unix time)",
     ["table"],
+    registry=REGISTRY,
+)
+NEWEST_PARTITION = prometheus_client.Gauge(
+    "ruaj_store_newest_partition_timestamp_seconds",
+    "Start of the newest attached day partition of each event table (Unix time): partitions "
+    "exist up to a day after it",
+    ["table"],
+    registry=REGISTRY,
+)
+RETENTION_WINDOW = prometheus_client.Gauge(
+    "ruaj_retention_window_seconds",
+    "The retention window of each event table's category (RUAJ_RETENTION_*_DAYS)",
+    ["table"],
+    registry=REGISTRY,
 )
 DROPPED = prometheus_client.Counter(
-    "ruaj_retention_partitions_dropped_total", "Expired day partitions dropped", ["table"]
+    "ruaj_retention_partitions_dropped_total",
+    "Expired day partitions dropped",
+    ["table"],
+    registry=REGISTRY,
 )
 DROP_FAILURES = prometheus_client.Counter(
     "ruaj_retention_drop_failures_total",
     "Partition drops given up for this pass (retried on the next)",
     ["table"],
+    registry=REGISTRY,
 )
 CREATED = prometheus_client.Counter(
-    "ruaj_store_partitions_created_total", "Day partitions created ahead", ["table"]
+    "ruaj_store_partitions_created_total",
+    "Day partitions created ahead",
+    ["table"],
+    registry=REGISTRY,
 )
 LAST_RUN = prometheus_client.Gauge(
     "ruaj_retention_last_run_timestamp_seconds",
     "When the last maintenance pass finished its retention step without failure (Unix time)",
+    registry=REGISTRY,
 )
-HOLDS_ACTIVE = prometheus_client.Gauge("ruaj_legal_holds_active", "Legal holds in force")
-AUDIT_ENTRIES = prometheus_client.Gauge("ruaj_audit_entries", "Entries in the audit log")
+HOLDS_ACTIVE = prometheus_client.Gauge(
+    "ruaj_legal_holds_active", "Legal holds in force", registry=REGISTRY
+)
+AUDIT_ENTRIES = prometheus_client.Gauge(
+    "ruaj_audit_entries", "Entries in the audit log", registry=REGISTRY
+)
 LAST_CHECKPOINT = prometheus_client.Gauge(
     "ruaj_audit_last_checkpoint_timestamp_seconds",
     "When the newest signed audit checkpoint was written (Unix time)",
+    registry=REGISTRY,
+)
+LAST_CHECKPOINT_ENTRIES = prometheus_client.Gauge(
+    "ruaj_audit_last_checkpoint_entries",
+    "Entries of the audit log that the newest signed checkpoint covers (its tree size)",
+    registry=REGISTRY,
 )
 SUBSCRIBERS_ERASED = prometheus_client.Counter(
     "ruaj_registry_subscribers_erased_total",
     "Subscribers erased with their identity history, their contract having ended longer ago "
     "than the subscriber-data window",
+    registry=REGISTRY,
 )
 SPANS_PRUNED = prometheus_client.Counter(
     "ruaj_registry_session_spans_pruned_total",
     "IP-attribution spans removed because retention dropped the records of their session",
+    registry=REGISTRY,
 )
 STEP_FAILURES = prometheus_client.Counter(
-    "ruaj_maintenance_step_failures_total", "Maintenance steps that failed", ["step"]
+    "ruaj_maintenance_step_failures_total",
+    "Maintenance steps that failed",
+    ["step"],
+    registry=REGISTRY,
 )
 STEP_DURATION = prometheus_client.Histogram(
-    "ruaj_maintenance_step_duration_seconds", "Time each maintenance step took", ["step"]
+    "ruaj_maintenance_step_duration_seconds",
+    "Time each maintenance step took",
+    ["step"],
+    registry=REGISTRY,
 )
+
+# Every table appears from the start (zero), so `increase()` over drops has a series to work on.
+for _table in tables.EVENT_TABLES:
+    for _counter in (DROPPED, DROP_FAILURES, CREATED):
+        _counter.labels(_table.name)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -126,6 +180,7 @@ async def run_pass(ctx: Context, steps: Sequence[NamedStep]) -> PassOutcome:
     """Run every step in order; a failure is logged and counted, and the next step runs."""
     outcome = PassOutcome()
     for step in steps:
+        STEP_FAILURES.labels(step.name)  # a series per step from its first pass, for increase()
         started = time.monotonic()
         try:
             await step.run(ctx)
@@ -271,13 +326,22 @@ async def prune_session_spans(ctx: Context) -> None:
 
 
 async def refresh_metrics(ctx: Context) -> None:
-    """Partitions per table, the oldest one, holds in force, audit entries."""
+    """Partitions per table, the oldest and the newest one, the window, holds in force, audit
+    entries."""
     async with ctx.connection() as conn:
         for table in tables.EVENT_TABLES:
+            RETENTION_WINDOW.labels(table.name).set(
+                retention.window(ctx.settings, table.name).total_seconds()
+            )
             days = await partitions.list_days(conn, table.name)
             PARTITIONS.labels(table.name).set(len(days))
             if days:
                 OLDEST_PARTITION.labels(table.name).set(days[0].start.timestamp())
+                NEWEST_PARTITION.labels(table.name).set(days[-1].start.timestamp())
+            else:  # no partition: no oldest or newest, rather than a stale one
+                for gauge in (OLDEST_PARTITION, NEWEST_PARTITION):
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(table.name)
         HOLDS_ACTIVE.set(await holds.active_count(conn))
         AUDIT_ENTRIES.set(await audit.next_index(conn))
 

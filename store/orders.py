@@ -47,6 +47,31 @@ _REJECT: LiteralString = "SELECT ruaj.order_reject($1, $2, $3)"
 _APPROVE: LiteralString = "SELECT state, approvals, refused FROM ruaj.order_approve($1)"
 _CANCEL: LiteralString = "SELECT ruaj.order_cancel($1, $2)"
 _EXPIRE: LiteralString = "SELECT order_id FROM ruaj.order_expire() AS order_id ORDER BY 1"
+_STATE_COUNTS: LiteralString = (
+    "SELECT state, count(*) AS n FROM ruaj.disclosure_order GROUP BY state"
+)
+# Releases (per task of an `order.disclosed` entry) and refusals (`order.refused`, and
+# `order.rejected` unless an officer decided it) among the audit entries from index $1 on, and
+# the index after the last one read. One statement, one snapshot; appenders commit in index
+# order (they queue on ruaj.audit_head), so what is visible is always a prefix of the log.
+_OUTCOMES: LiteralString = """
+WITH e AS (
+    SELECT a.kind, a.details FROM ruaj.audit_log a
+    WHERE a.idx >= $1 AND a.kind IN ('order.disclosed', 'order.refused', 'order.rejected')
+)
+SELECT 'release' AS outcome, t.value ->> 'task_type' AS label, count(*) AS n
+FROM e CROSS JOIN LATERAL jsonb_array_elements(e.details -> 'tasks') AS t(value)
+WHERE e.kind = 'order.disclosed'
+GROUP BY 2
+UNION ALL
+SELECT 'refusal', e.details ->> 'reason_code', count(*)
+FROM e
+WHERE e.kind = 'order.refused'
+   OR (e.kind = 'order.rejected' AND e.details ->> 'reason_code' IS DISTINCT FROM 'officer')
+GROUP BY 2
+UNION ALL
+SELECT 'next', NULL, coalesce(max(a.idx) + 1, $1) FROM ruaj.audit_log a WHERE a.idx >= $1
+"""
 _ORDER_COLUMNS: LiteralString = """
 o.order_id, o.order_hash, o.order_reference, o.authority_id, a.name AS authority_name,
 a.kind AS authority_kind, o.state, o.valid_from, o.valid_until, o.recipient_agency,
@@ -320,6 +345,48 @@ async def expire(conn: db.Connection) -> list[int]:
     async with db.translated():
         rows = await conn.fetch(_EXPIRE)
     return [row["order_id"] for row in rows]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcomes:
+    """Releases by task type and refusals by reason code among some audit entries, and the
+    index of the entry after them (where to read on from next time)."""
+
+    releases: dict[str, int]
+    refusals: dict[str, int]
+    next_index: int
+
+
+async def count_by_state(conn: db.Connection) -> dict[str, int]:
+    """Orders in each lifecycle state (every state of `STATES`, 0 when none)."""
+    async with db.translated():
+        rows = await conn.fetch(_STATE_COUNTS)
+    found = dict.fromkeys(STATES, 0)
+    found.update({row["state"]: row["n"] for row in rows})
+    return found
+
+
+async def outcomes_since(conn: db.Connection, start: int) -> Outcomes:
+    """Releases and refusals recorded in the audit log from entry `start` on.
+
+    A release is one task of an `order.disclosed` entry; a refusal is an `order.refused`
+    entry (import of a duplicate, approval by the importer or twice, execution outside scope…)
+    or an `order.rejected` one that verification decided (an officer's rejection is a
+    decision, not a refusal). Labels are task types and reason codes: fixed vocabularies.
+    """
+    async with db.translated():
+        rows = await conn.fetch(_OUTCOMES, start)
+    releases: dict[str, int] = {}
+    refusals: dict[str, int] = {}
+    next_index = start
+    for row in rows:
+        if row["outcome"] == "next":
+            next_index = row["n"]
+        elif row["outcome"] == "release":
+            releases[row["label"]] = row["n"]
+        else:
+            refusals[row["label"] or "unknown"] = row["n"]
+    return Outcomes(releases=releases, refusals=refusals, next_index=next_index)
 
 
 async def get(conn: db.Connection, order_id: int) -> Order | None:

@@ -20,6 +20,14 @@ from store import db, migrate
 from tests.support import run_async, server_directory, with_database
 
 
+@pytest.fixture
+def pg_dir() -> Iterator[Path]:
+    """A directory for a test's own PostgreSQL cluster or embedded stack (see
+    `tests.support.server_directory`)."""
+    with server_directory() as path:
+        yield path
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
     """Superuser URL of the session's PostgreSQL server."""

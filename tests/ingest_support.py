@@ -14,13 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import prometheus_client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ingest import codec, consumer, identifiers, simulator
 from ingest.settings import IngestSettings
 from store import db
 from store.settings import StoreSettings
+from tests import support
 
 TABLE_OF_TOPIC = dict(codec.TOPICS)
 EVENT_TABLES = ("cdr", "sms", "imei_observation", "ip_session")
@@ -184,7 +184,7 @@ async def dead_letter_topic(bootstrap: str) -> list[dict[str, str]]:
 
 def metric(name: str, **labels: str) -> float:
     """The current value of a sample of this process's metrics (0 when absent)."""
-    return prometheus_client.REGISTRY.get_sample_value(name, labels) or 0.0
+    return support.sample(name, **labels) or 0.0
 
 
 def expected(column: str, sent: Any) -> Any:

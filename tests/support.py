@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from ingest import metrics as ingest_metrics
+from store import maintenance
+
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,3 +76,13 @@ def server_directory() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def sample(name: str, **labels: str) -> float | None:
+    """A sample of this process's metrics, from the registry of the service that exports it
+    (ingest's or maintain's); None when there is none."""
+    for registry in (ingest_metrics.REGISTRY, maintenance.REGISTRY):
+        value = registry.get_sample_value(name, labels)
+        if value is not None:
+            return value
+    return None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Mapping, Sequence
 
-from ingest import consumer
+from ingest import consumer, metrics
 from ingest.errors import BrokerUnavailable
 from ingest.settings import IngestSettings
 from ruaj import config, service
+from store import writer
 from store.settings import StoreSettings
 
 DESCRIPTION = """\
@@ -53,7 +55,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument(
         "--until-idle", type=_seconds, metavar="SECONDS",
-        help="exit 0 after this many seconds without a new message",
+        help="exit 0 after this many seconds without a new message, printing what was "
+        "ingested per topic and result",
     )  # fmt: skip
     parser.set_defaults(handler=_ingest)
 
@@ -78,7 +81,9 @@ async def _ingest(args: argparse.Namespace) -> int:
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(
-                service.serve_endpoints(service_settings, worker.ready, stop_endpoints)
+                service.serve_endpoints(
+                    service_settings, worker.ready, stop_endpoints, metrics.REGISTRY
+                )
             )
             running = group.create_task(work())
     except BaseExceptionGroup as grouped:
@@ -89,4 +94,19 @@ async def _ingest(args: argparse.Namespace) -> int:
         raise failure from None
     finally:
         remove_handlers()
-    return running.result()
+    code = running.result()
+    if args.until_idle is not None:
+        _print_summary(worker.results, args.topics)
+    return code
+
+
+def _print_summary(results: Mapping[tuple[str, str], int], topics: Sequence[str]) -> None:
+    """What a run to idleness did, per topic and result (the ruaj_ingest_records_total counts)."""
+    total = sum(results.values())
+    print(f"ingested {total:,} records")
+    print(f"{'topic':<16}" + "".join(f"{r:>15}" for r in writer.RESULTS))
+    for topic in topics:
+        counts = [results.get((topic, result), 0) for result in writer.RESULTS]
+        print(f"{topic:<16}" + "".join(f"{n:>15,}" for n in counts))
+    sums = [sum(n for (_, r), n in results.items() if r == result) for result in writer.RESULTS]
+    print(f"{'total':<16}" + "".join(f"{n:>15,}" for n in sums))

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import pydantic
 
 from disclosure import checkpoint
+from disclosure import metrics as disclosure_metrics
 from disclosure.settings import DisclosureSettings
 from ingest import topics
 from ingest.settings import IngestSettings
@@ -36,7 +37,8 @@ RUAJ_RETENTION_SUBSCRIBER_DAYS ago, with their identity history and change log (
 audited, the subscriber named by digest only); prunes the IP-attribution spans of sessions whose
 records were dropped; signs an audit checkpoint every
 RUAJ_CHECKPOINT_EVERY_ENTRIES entries or RUAJ_CHECKPOINT_EVERY_MINUTES minutes; makes sure the
-dead-letter topic ruaj.dlq keeps RUAJ_RETENTION_DEAD_LETTER_DAYS days; refreshes the metrics.
+dead-letter topic ruaj.dlq keeps RUAJ_RETENTION_DEAD_LETTER_DAYS days; refreshes the metrics
+(store, retention, holds, audit, and orders by state, releases and refusals from the audit log).
 A step that fails is logged and counted and the next still runs. One pass runs at a time per
 database: --once waits for a pass running elsewhere, the service skips its turn."""
 
@@ -96,6 +98,7 @@ def steps(
             "dlq_topic",
             topics.maintenance_step(ingest_settings, store_settings.retention_dead_letter_days),
         ),
+        maintenance.NamedStep("disclosure_metrics", disclosure_metrics.maintenance_step()),
         metrics,
     ]
 
@@ -180,7 +183,9 @@ async def _serve(settings: StoreSettings, pool: db.Pool, plan: list[maintenance.
 
     try:
         async with asyncio.TaskGroup() as group:
-            group.create_task(service.serve_endpoints(service_settings, ready, stop))
+            group.create_task(
+                service.serve_endpoints(service_settings, ready, stop, maintenance.REGISTRY)
+            )
             group.create_task(passes())
     finally:
         remove_handlers()

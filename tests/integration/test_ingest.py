@@ -36,7 +36,7 @@ from tests.ingest_support import (
     stored_offsets,
 )
 from tests.ingest_support import counts as table_counts
-from tests.support import eventually, server_directory
+from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -170,14 +170,9 @@ async def test_expired_events_are_counted_and_stored_nowhere_late_ones_get_a_par
 
 
 async def test_postgresql_stopped_mid_stream_loses_nothing_and_dead_letters_nothing(
-    broker: stack.Broker, tmp_path: Path
+    broker: stack.Broker, tmp_path: Path, pg_dir: Path
 ) -> None:
-    with server_directory() as directory:
-        await _outage(broker, tmp_path, stack.Postgres(directory / "pg", stack.free_port(),
-                                                       fast=True))  # fmt: skip
-
-
-async def _outage(broker: stack.Broker, tmp_path: Path, server: stack.Postgres) -> None:
+    server = stack.Postgres(pg_dir / "pg", stack.free_port(), fast=True)
     server.start()
     try:
         admin = await db.connect(server.url)

@@ -10,7 +10,7 @@ import pytest
 
 from store import audit, db, errors, holds, partitions, registry, retention, tables
 from store.settings import StoreSettings
-from tests import registry_support
+from tests import registry_support, support
 from tests import retention_support as rs
 
 pytestmark = pytest.mark.integration
@@ -36,9 +36,7 @@ async def pool(database_url: str) -> AsyncIterator[db.Pool]:
 
 
 def _metric(name: str, **labels: str) -> float:
-    import prometheus_client
-
-    value = prometheus_client.REGISTRY.get_sample_value(name, labels)
+    value = support.sample(name, **labels)
     return 0.0 if value is None else value
 
 

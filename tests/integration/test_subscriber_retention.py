@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import prometheus_client
 import pytest
 
 from store import audit, db, maintenance, registry, retention
 from store.settings import StoreSettings
 from tests import retention_support as rs
+from tests import support
 from tests.registry_support import US, assign, change, release, session, store_sessions
 
 pytestmark = pytest.mark.integration
@@ -102,7 +102,7 @@ async def _registry(conn: db.Connection) -> tuple[list[tuple[object, ...]], ...]
 
 
 def _counter(name: str) -> float:
-    return prometheus_client.REGISTRY.get_sample_value(name) or 0.0
+    return support.sample(name) or 0.0
 
 
 async def test_erased_exactly_when_the_contract_ended_a_window_ago(
