@@ -25,7 +25,7 @@ from typing import cast
 
 import prometheus_client
 
-from store import audit, db, errors, holds, partitions, registry, retention, tables
+from store import audit, db, errors, holds, orders, partitions, registry, retention, tables
 from store.settings import StoreSettings
 
 logger = logging.getLogger(__name__)
@@ -325,6 +325,23 @@ async def prune_session_spans(ctx: Context) -> None:
     ctx.report(f"pruned {pruned} IP session spans last seen before {before.isoformat()}")
 
 
+async def expire_orders(ctx: Context) -> None:
+    """Move every open order past its validity to `expired` (each audited by the database).
+
+    The database decides by its own clock, never by `--now`: nobody may expire an order early
+    or keep one alive.
+    """
+    async with ctx.connection() as conn:
+        if ctx.dry_run:
+            due = await orders.expire_due(conn)
+            ctx.report(f"would expire {due} order(s) past their validity (the database's clock)")
+            return
+        expired = await orders.expire(conn)
+    if expired:
+        ctx.report(f"expired {len(expired)} order(s) past their validity: "
+                   f"{', '.join(map(str, expired))}")  # fmt: skip
+
+
 async def refresh_metrics(ctx: Context) -> None:
     """Partitions per table, the oldest and the newest one, the window, holds in force, audit
     entries."""
@@ -352,6 +369,7 @@ STORE_STEPS: tuple[NamedStep, ...] = (
     NamedStep("retention", drop_expired),
     NamedStep("subscribers", erase_subscribers),
     NamedStep("session_spans", prune_session_spans),
+    NamedStep("orders", expire_orders),
     NamedStep("store_metrics", refresh_metrics),
 )
 

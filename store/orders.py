@@ -47,6 +47,10 @@ _REJECT: LiteralString = "SELECT ruaj.order_reject($1, $2, $3)"
 _APPROVE: LiteralString = "SELECT state, approvals, refused FROM ruaj.order_approve($1)"
 _CANCEL: LiteralString = "SELECT ruaj.order_cancel($1, $2)"
 _EXPIRE: LiteralString = "SELECT order_id FROM ruaj.order_expire() AS order_id ORDER BY 1"
+_EXPIRE_DUE: LiteralString = """
+SELECT count(*) FROM ruaj.disclosure_order
+WHERE state IN ('received', 'verified', 'approved') AND valid_until <= now()
+"""
 _STATE_COUNTS: LiteralString = (
     "SELECT state, count(*) AS n FROM ruaj.disclosure_order GROUP BY state"
 )
@@ -387,6 +391,13 @@ async def outcomes_since(conn: db.Connection, start: int) -> Outcomes:
         else:
             refusals[row["label"] or "unknown"] = row["n"]
     return Outcomes(releases=releases, refusals=refusals, next_index=next_index)
+
+
+async def expire_due(conn: db.Connection) -> int:
+    """How many open orders are past their validity (by the database's clock)."""
+    async with db.translated():
+        count: int = await conn.fetchval(_EXPIRE_DUE)
+    return count
 
 
 async def get(conn: db.Connection, order_id: int) -> Order | None:

@@ -35,7 +35,8 @@ now - the window of its category (detach, then drop; rows under an active hold a
 to hold storage; each drop is audited); erases the subscribers whose contract ended more than
 RUAJ_RETENTION_SUBSCRIBER_DAYS ago, with their identity history and change log (each erasure
 audited, the subscriber named by digest only); prunes the IP-attribution spans of sessions whose
-records were dropped; signs an audit checkpoint every
+records were dropped; expires the orders past their validity (by the database's clock, each
+audited); signs an audit checkpoint every
 RUAJ_CHECKPOINT_EVERY_ENTRIES entries or RUAJ_CHECKPOINT_EVERY_MINUTES minutes; makes sure the
 dead-letter topic ruaj.dlq keeps RUAJ_RETENTION_DEAD_LETTER_DAYS days; refreshes the metrics
 (store, retention, holds, audit, and orders by state, releases and refusals from the audit log).
@@ -86,13 +87,16 @@ def steps(
     ingest_settings: IngestSettings | None,
 ) -> list[maintenance.NamedStep]:
     """The steps of one pass, in order."""
-    partitions, holds, retention, subscribers, session_spans, metrics = maintenance.STORE_STEPS
+    partitions, holds, retention, subscribers, session_spans, expiry, metrics = (
+        maintenance.STORE_STEPS
+    )
     return [
         partitions,
         holds,
         retention,
         subscribers,
         session_spans,
+        expiry,
         maintenance.NamedStep("checkpoint", checkpoint.maintenance_step(disclosure_settings)),
         maintenance.NamedStep(
             "dlq_topic",
