@@ -246,3 +246,42 @@ async def test_hold_requests_are_checked(conn: db.Connection) -> None:
     with pytest.raises(errors.InvalidRequest, match="no hold 99"):
         await holds.release(conn, 99)
     assert await audit.next_index(conn) == 0  # nothing refused was audited
+
+
+async def test_the_rows_copied_to_hold_storage_are_those_hold_covers_names(
+    conn: db.Connection, pool: db.Pool, database_url: str
+) -> None:
+    """Holds by every identifier kind: the rows found through the partitions' indexes at the
+    drop are exactly those the definition (`ruaj.hold_covers`, row by row) covers."""
+    store_settings = rs.settings(database_url, **WINDOWS)
+    old = [T0.date() - timedelta(days=n) for n in (400, 399)]
+    events = await rs.insert(conn, old, [rs.A, rs.B, rs.STRANGER], per_day=4)
+    day = datetime.combine(old[0], datetime.min.time(), UTC)
+    wide = (day - timedelta(days=1), day + timedelta(days=3))
+    for kind, value, categories, span in (
+        ("imsi", rs.IMSI_OF[rs.A], ["traffic", "ip_session"], wide),
+        ("imei", rs.IMEI_OF[rs.B], ["sms", "imei"], wide),
+        ("public_ip", rs.PUBLIC_IP_OF[rs.B], ["ip_session", "traffic"], wide),
+        ("msisdn", rs.STRANGER, ["traffic"], (day, day + timedelta(days=1))),
+    ):
+        await holds.add(
+            conn, reference=f"PPS-{kind}", identifiers=[holds.Identifier(kind=kind, value=value)],
+            range_from=span[0], range_to=span[1], categories=categories,
+            expires=T0 + timedelta(days=90),
+        )  # fmt: skip
+    expected: dict[str, set[object]] = {}
+    for table in tables.EVENT_TABLES:
+        covers = await conn.fetchval("SELECT ruaj.hold_covers_sql($1)", table.name)
+        rows = await conn.fetch(f"SELECT e.event_id FROM ruaj.{table.name} e WHERE {covers}")
+        expected[table.name] = {row["event_id"] for row in rows}
+    assert all(expected.values()), expected  # every table has held rows, and
+    assert sum(len(ids) for ids in expected.values()) < len(events)  # not all of them
+
+    outcome, _ = await rs.run_pass(pool, store_settings, T0)
+    assert outcome.ok, outcome.failed
+    for table in tables.EVENT_TABLES:
+        assert await rs.stored_ids(conn, table.name) == set()
+        assert await rs.stored_ids(conn, table.name, held=True) == expected[table.name]
+    drops = [e.details for e in await audit.entries(conn, 0, 1 << 62)
+             if e.kind == "retention.partition_dropped"]  # fmt: skip
+    assert sum(d["held_rows"] for d in drops) == sum(len(ids) for ids in expected.values())
