@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import LiteralString, NamedTuple
 
@@ -46,6 +46,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # One COPY target per event table; the columns are the caller's (ingest.codec.COLUMNS).
 _EVENT_TABLES: tuple[str, ...] = tuple(t.name for t in tables.EVENT_TABLES)
+_IP_SESSION = "ip_session"
 
 # Claims the batch's offset rows: creates the missing ones at the batch's first offsets and
 # locks them all (an upsert locks the row it meets), returning where each partition stands.
@@ -169,11 +170,36 @@ class DeadLetter:
 @dataclass(slots=True, kw_only=True)
 class Batch:
     """Messages of one or more partitions, each partition's in offset order, plus where each
-    partition's consumption stands after them (`next_offsets`)."""
+    partition's consumption stands after them (`next_offsets`).
+
+    `add` also sorts each message out as it comes — its table's rows (duplicates inside the
+    batch removed), the registry's changes, the dead letters, the day partitions the rows need,
+    the counts of what is stored nowhere — so that the write transaction does nothing but
+    database work: the worker adds messages while the previous batch is being written, and
+    PostgreSQL is not kept waiting for Python between two statements.
+    """
 
     items: list[Item] = field(default_factory=list)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     first_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    rows: dict[str, list[tuple[object, ...]]] = field(
+        default_factory=lambda: {t: [] for t in _EVENT_TABLES}
+    )
+    topic_of: dict[str, str] = field(default_factory=dict)  # event table → its topic
+    changes: list[Item] = field(default_factory=list)  # subscriber changes
+    sessions: list[tuple[object, ...]] = field(default_factory=list)  # ip_session rows
+    dead: list[Item] = field(default_factory=list)
+    day_partitions: set[tuple[str, date]] = field(default_factory=set)
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # expired, duplicate
+    _seen: set[tuple[object, object]] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, items: Iterable[Item]) -> Batch:
+        """A batch of `items`, added in order."""
+        batch = cls()
+        for item in items:
+            batch.add(item)
+        return batch
 
     def add(self, item: Item) -> None:
         """Append one message (in its partition's offset order)."""
@@ -181,16 +207,39 @@ class Batch:
         self.items.append(item)
         self.first_offsets.setdefault(key, item.offset)
         self.next_offsets[key] = item.offset + 1
+        table = item.table
+        if table is None:
+            if item.reason is None:
+                self.counts[(item.topic, EXPIRED)] += 1
+            else:
+                self.dead.append(item)
+            return
+        if table == SUBSCRIBER_CHANGE:
+            if item.row is not None:
+                self.changes.append(item)
+            return
+        rows = self.rows.get(table)
+        row, event_time = item.row, item.event_time
+        if rows is None or row is None or event_time is None:
+            return
+        seen = (row[0], event_time)  # the primary key: a re-sent event repeats both
+        if seen in self._seen:
+            self.counts[(item.topic, DUPLICATE)] += 1
+            return
+        self._seen.add(seen)
+        rows.append(row)
+        self.topic_of[table] = item.topic
+        self.day_partitions.add((table, event_time.date()))
+        if table == _IP_SESSION:
+            self.sessions.append(row)
 
-    def days(self) -> set[tuple[str, date]]:
-        """The (table, day) partitions the batch's rows go to."""
-        return {
-            (item.table, item.event_time.date())
-            for item in self.items
-            if item.table is not None
-            and item.table != SUBSCRIBER_CHANGE
-            and item.event_time is not None
-        }
+    def forget(self, gone: set[tuple[str, int]]) -> None:
+        """Drop the messages of partitions in `gone` (no longer this worker's)."""
+        if not any(key in gone for key in self.next_offsets):
+            return
+        kept = Batch.of(i for i in self.items if (i.topic, i.partition) not in gone)
+        for f in fields(Batch):
+            setattr(self, f.name, getattr(kept, f.name))
 
     def __len__(self) -> int:
         return len(self.items)
@@ -247,11 +296,12 @@ async def write(
             )
             stored = {(row["topic"], row["partition"]): row["next_offset"] for row in claimed}
             fresh = _fresh(batch, stored, outcome)
+            outcome.counts.update(fresh.counts)
             await _store_events(conn, fresh, columns, outcome)
             await _apply_registry(conn, fresh, outcome)
             dead = [
                 DeadLetter(topic=i.topic, partition=i.partition, offset=i.offset, reason=i.reason)
-                for i in fresh
+                for i in fresh.dead
                 if i.reason is not None
             ]
             dead += outcome.dead_letters
@@ -278,24 +328,21 @@ async def write(
     return outcome
 
 
-def _fresh(batch: Batch, stored: dict[tuple[str, int], int], outcome: Outcome) -> list[Item]:
-    """The items not yet written (at or above their partition's stored offset)."""
+def _fresh(batch: Batch, stored: dict[tuple[str, int], int], outcome: Outcome) -> Batch:
+    """The part of `batch` not yet written (at or above each partition's stored offset)."""
     if all(first >= stored.get(key, 0) for key, first in batch.first_offsets.items()):
         # The usual case: nobody wrote any of it before (partitions' messages come in order).
         for key, offset in batch.first_offsets.items():
             if key in stored and offset > stored[key]:
                 outcome.gaps[key] = (stored[key], offset)
-        return batch.items
-    fresh = []
-    first: dict[tuple[str, int], int] = {}
+        return batch
+    fresh = Batch()
     for item in batch.items:
-        key = (item.topic, item.partition)
-        if item.offset < stored.get(key, 0):
+        if item.offset < stored.get((item.topic, item.partition), 0):
             outcome.skipped += 1
-            continue
-        first.setdefault(key, item.offset)
-        fresh.append(item)
-    for key, offset in first.items():
+        else:
+            fresh.add(item)
+    for key, offset in fresh.first_offsets.items():
         if key in stored and offset > stored[key]:
             outcome.gaps[key] = (stored[key], offset)
     return fresh
@@ -303,39 +350,19 @@ def _fresh(batch: Batch, stored: dict[tuple[str, int], int], outcome: Outcome) -
 
 async def _store_events(
     conn: db.Connection,
-    items: Sequence[Item],
+    batch: Batch,
     columns: dict[str, tuple[str, ...]],
     outcome: Outcome,
 ) -> None:
     """COPY each event table's rows; the duplicate-skipping path for a table that meets one."""
     # One topic feeds one table (ingest.codec.TOPICS): a table's counts are its topic's.
-    by_table: dict[str, list[tuple[object, ...]]] = {t: [] for t in _EVENT_TABLES}
-    topic_of: dict[str, str] = {}
-    seen: set[tuple[object, object]] = set()
-    counts = outcome.counts
-    for item in items:
-        table, row = item.table, item.row
-        if table is None or row is None:
-            if item.reason is None:
-                counts[(item.topic, EXPIRED)] += 1
-            continue
-        rows = by_table.get(table)
-        if rows is None:
-            continue  # a subscriber change: the registry's
-        key = (row[0], item.event_time)  # the primary key: a re-sent event repeats both
-        if key in seen:
-            counts[(item.topic, DUPLICATE)] += 1
-            continue
-        seen.add(key)
-        rows.append(row)
-        topic_of[table] = item.topic
     for table in _EVENT_TABLES:
-        rows = by_table[table]
+        rows = batch.rows[table]
         if not rows:
             continue
         stored = await _copy(conn, table, rows, columns[table])
-        topic = topic_of[table]
-        counts[(topic, STORED)] += stored
+        topic = batch.topic_of[table]
+        outcome.counts[(topic, STORED)] += stored
         outcome.counts[(topic, DUPLICATE)] += len(rows) - stored
 
 
@@ -354,12 +381,12 @@ async def _copy(
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def _apply_registry(conn: db.Connection, items: Sequence[Item], outcome: Outcome) -> None:
+async def _apply_registry(conn: db.Connection, batch: Batch, outcome: Outcome) -> None:
     """Subscriber changes in event-time order; the span index from IP-session rows."""
-    changes = [i for i in items if i.table == SUBSCRIBER_CHANGE and i.row is not None]
+    changes = batch.changes
     if changes:
         # Stable: events of one instant keep their partition order.
-        changes.sort(key=lambda i: i.event_time or _EPOCH)
+        changes = sorted(changes, key=lambda i: i.event_time or _EPOCH)
         results = await registry.apply_changes(conn, [i.row for i in changes if i.row])
         for item, result in zip(changes, results, strict=True):
             if result in (STORED, DUPLICATE):
@@ -371,6 +398,5 @@ async def _apply_registry(conn: db.Connection, items: Sequence[Item], outcome: O
                         reason=result,
                     )
                 )  # fmt: skip
-    sessions = [i.row for i in items if i.table == "ip_session" and i.row is not None]
-    if sessions:
-        await registry.apply_session_spans(conn, sessions)
+    if batch.sessions:
+        await registry.apply_session_spans(conn, batch.sessions)
