@@ -111,6 +111,9 @@ class Worker:
         self._lock = asyncio.Lock()  # held while a batch is written, and by rebalances
         self._unpositioned: set[TopicPartition] = set()
         self._committed: dict[TopicPartition, int] = {}  # next offsets stored in the database
+        # Next offsets known to be stored: read when positioning, or stored by our own commits.
+        # The database standing behind them means commits were lost: read again from there.
+        self._written: dict[Partition, int] = {}
         self._known_days: set[tuple[str, date]] = set()
         # The batch being collected, and the one being written meanwhile (at most one): the
         # next batch is fetched and decoded while PostgreSQL takes the previous one.
@@ -205,6 +208,9 @@ class Worker:
                 if writing is not None and not await writing:
                     return 1
                 writing = None
+                if collected is not None and self._unpositioned:
+                    # Taken away and given back, or rewound, while it was collected.
+                    collected.batch.forget({(tp.topic, tp.partition) for tp in self._unpositioned})
                 if collected is not None:
                     writing = asyncio.create_task(self._write(collected))
                 elif self._idle_for_long_enough():
@@ -256,6 +262,7 @@ class Worker:
                     batch.forget(gone)
         for tp in partitions:
             self._committed.pop(tp, None)
+            self._written.pop((tp.topic, tp.partition), None)
             self._unpositioned.discard(tp)
         logger.info("partitions revoked", extra={"partitions": len(partitions)})
 
@@ -275,9 +282,14 @@ class Worker:
         if missing:
             beginnings = await self._consumer.beginning_offsets(missing)
         for tp in pending:
-            offset = stored.get((tp.topic, tp.partition), beginnings.get(tp, 0))
+            key = (tp.topic, tp.partition)
+            offset = stored.get(key, beginnings.get(tp, 0))
             self._consumer.seek(tp, offset)
             self._committed[tp] = offset
+            if key in stored:
+                self._written[key] = offset
+            else:
+                self._written.pop(key, None)
         self._consumer.resume(*pending)
         self._unpositioned -= pending
         logger.info(
@@ -434,22 +446,45 @@ class Worker:
                     self._producer, letters, collected.raw, collected.details
                 )
 
-        for attempt in range(_MISSING_PARTITION_ATTEMPTS):
+        missing = 0
+        while True:
             async with self._lock:
                 if not batch.items and not batch.next_offsets:
-                    return writer.Outcome()  # everything was revoked meanwhile
+                    return writer.Outcome()  # everything was revoked or rewound meanwhile
                 conn = await self._connection()
                 await self._ensure_partitions(conn, batch)
                 try:
                     return await writer.write(
-                        conn, self._options.group, batch, codec.COLUMNS, dead_letter
-                    )
+                        conn, self._options.group, batch, codec.COLUMNS, dead_letter,
+                        self._written,
+                    )  # fmt: skip
                 except writer.MissingPartition:
                     # Dropped or never made since we looked: look again.
                     self._known_days.clear()
-                    if attempt + 1 == _MISSING_PARTITION_ATTEMPTS:
+                    missing += 1
+                    if missing == _MISSING_PARTITION_ATTEMPTS:
                         raise
-        raise AssertionError("unreachable")
+                except writer.OffsetsRewound as rewound:
+                    self._rewind(rewound.partitions)  # then write the rest of the batch
+
+    def _rewind(self, partitions: set[Partition]) -> None:
+        """Commits we saw succeed are not in the database: forget what is unwritten of these
+        partitions and read them again from their stored offsets (`_position`)."""
+        assert self._consumer is not None
+        logger.warning(
+            "the database stands behind offsets this worker stored (PostgreSQL lost commits in "
+            "a crash, or was restored from a backup): reading those partitions again from there",
+            extra={"partitions": len(partitions)},
+        )
+        for batch in (self._writing, self._collecting):
+            if batch is not None:
+                batch.forget(partitions)
+        for key in partitions:
+            self._written.pop(key, None)
+        tps = [tp for tp in self._consumer.assignment() if (tp.topic, tp.partition) in partitions]
+        if tps:
+            self._consumer.pause(*tps)
+            self._unpositioned |= set(tps)
 
     async def _ensure_partitions(self, conn: db.Connection, batch: writer.Batch) -> None:
         for table, day in sorted(batch.day_partitions - self._known_days):
@@ -469,6 +504,7 @@ class Worker:
             )  # fmt: skip
         for (topic, partition), offset in outcome.next_offsets.items():
             self._committed[TopicPartition(topic, partition)] = offset
+            self._written[(topic, partition)] = offset
         self.written += len(batch) - outcome.skipped
         results: Counter[str] = Counter()
         for (_, result), count in outcome.counts.items():
@@ -510,7 +546,16 @@ class Worker:
 
     async def _connection(self) -> db.Connection:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await db.connect(self._store_settings.database_url.get_secret_value())
+            conn = await db.connect(self._store_settings.database_url.get_secret_value())
+            if not self._settings.ingest_synchronous_commit:
+                # Safe: see IngestSettings.ingest_synchronous_commit and `_rewind`.
+                try:
+                    async with db.translated():
+                        await conn.execute("SET synchronous_commit TO off")
+                except BaseException:
+                    conn.terminate()
+                    raise
+            self._conn = conn
         return self._conn
 
     def _failed(self, exc: Exception) -> None:

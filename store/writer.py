@@ -6,7 +6,10 @@ transaction (DESIGN §3: this is what makes ingestion exactly-once in effect).
 1. Locks the consumer group's offset rows of every partition in the batch (in a fixed order,
    created at the batch's first offset when missing). Two workers that both hold
    a partition for a moment — a rebalance, a stalled process coming back — are serialised here,
-   and messages below the stored next offset are skipped: somebody already wrote them.
+   and messages below the stored next offset are skipped: somebody already wrote them. A
+   partition stored *behind* what the caller's own commits stored (a crash lost asynchronous
+   commits, or the database was restored from a backup) stops the batch with `OffsetsRewound`:
+   the caller reads that partition again from there.
 2. COPYs the rows of each event table (binary COPY, the fastest way in). A batch that meets an
    event already stored (a re-sent event: same `event_id`, same time) fails its COPY on the
    primary key; that table's rows are then inserted as column arrays with `INSERT … ON
@@ -26,7 +29,7 @@ transaction) and writes the batch again.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import LiteralString, NamedTuple
@@ -49,14 +52,16 @@ _EVENT_TABLES: tuple[str, ...] = tuple(t.name for t in tables.EVENT_TABLES)
 _IP_SESSION = "ip_session"
 
 # Claims the batch's offset rows: creates the missing ones at the batch's first offsets and
-# locks them all (an upsert locks the row it meets), returning where each partition stands.
+# locks them all (an upsert locks the row it meets), returning where each partition stands and
+# whether its row had to be created (`xmax = 0` holds for a row the statement inserted; the
+# upsert's no-op update of an existing row sets xmax to this transaction).
 _CLAIM: LiteralString = """
 INSERT INTO ruaj.ingest_offset AS o (consumer_group, topic, partition, next_offset)
 SELECT $1, x.topic, x.partition, x.first_offset
 FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS x(topic, partition, first_offset)
 ORDER BY x.topic, x.partition
 ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = o.next_offset
-RETURNING o.topic, o.partition, o.next_offset
+RETURNING o.topic, o.partition, o.next_offset, o.xmax = 0 AS created
 """
 _ADVANCE: LiteralString = """
 UPDATE ruaj.ingest_offset o
@@ -131,6 +136,18 @@ _NO_PARTITION = "no partition of relation"
 
 class MissingPartition(errors.StoreError):
     """A row's day partition does not exist (yet, or any more): create it and write again."""
+
+
+class OffsetsRewound(errors.StoreError):
+    """The database stands behind offsets the caller had stored itself: commits it saw
+    succeed are gone (PostgreSQL crashed before an asynchronous commit reached its WAL on disk,
+    or the database was restored from a backup). Nothing was written: read those partitions
+    again from their stored offsets, then write the rest of the batch."""
+
+    def __init__(self, partitions: set[tuple[str, int]]) -> None:
+        super().__init__(f"stored offsets behind this worker's own commits on {len(partitions)} "
+                         "partition(s)")  # fmt: skip
+        self.partitions = partitions
 
 
 class Item(NamedTuple):
@@ -277,13 +294,16 @@ async def write(
     batch: Batch,
     columns: dict[str, tuple[str, ...]],
     before_commit: BeforeCommit,
+    written: Mapping[tuple[str, int], int] | None = None,
 ) -> Outcome:
     """Write `batch` and its offsets in one transaction (see the module docstring).
 
-    `columns[table]` names the row layout of each table. Raises `MissingPartition` (nothing
-    written: create the partitions, then call again), `TransientStoreError` (retry), or
-    `StoreError`. `Outcome.gaps` names partitions whose first message lies beyond the stored
-    offset (messages the broker no longer has, or a consumer positioned past them).
+    `columns[table]` names the row layout of each table; `written[partition]` is the next
+    offset the caller's own earlier commits stored, where it knows one. Raises
+    `MissingPartition` (nothing written: create the partitions, then call again),
+    `OffsetsRewound` (nothing written: the stored offsets of some partitions are behind
+    `written`), `TransientStoreError` (retry), or `StoreError`. `Outcome.gaps` names partitions
+    whose first message lies beyond the stored offset (messages the broker no longer has).
     """
     outcome = Outcome()
     keys = sorted(batch.next_offsets)
@@ -295,6 +315,8 @@ async def write(
                 _CLAIM, group, topics, numbers, [batch.first_offsets[k] for k in keys]
             )
             stored = {(row["topic"], row["partition"]): row["next_offset"] for row in claimed}
+            if written:
+                _check_not_rewound(claimed, written)
             fresh = _fresh(batch, stored, outcome)
             outcome.counts.update(fresh.counts)
             await _store_events(conn, fresh, columns, outcome)
@@ -326,6 +348,21 @@ async def write(
             raise MissingPartition(str(exc)) from exc
         raise
     return outcome
+
+
+def _check_not_rewound(
+    claimed: Sequence[asyncpg.Record], written: Mapping[tuple[str, int], int]
+) -> None:
+    """Raise `OffsetsRewound` for partitions stored behind the caller's own commits (or not
+    stored at all: the claim had to create their row)."""
+    rewound = set()
+    for row in claimed:
+        key = (row["topic"], row["partition"])
+        ours = written.get(key)
+        if ours is not None and (row["created"] or row["next_offset"] < ours):
+            rewound.add(key)
+    if rewound:
+        raise OffsetsRewound(rewound)
 
 
 def _fresh(batch: Batch, stored: dict[tuple[str, int], int], outcome: Outcome) -> Batch:

@@ -169,10 +169,14 @@ async def test_expired_events_are_counted_and_stored_nowhere_late_ones_get_a_par
     assert sum((await stored_offsets(conn)).values()) == 2
 
 
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
 async def test_postgresql_stopped_mid_stream_loses_nothing_and_dead_letters_nothing(
-    broker: stack.Broker, tmp_path: Path, pg_dir: Path
+    broker: stack.Broker, tmp_path: Path, pg_dir: Path, mode: str
 ) -> None:
-    server = stack.Postgres(pg_dir / "pg", stack.free_port(), fast=True)
+    """`fast`: a clean shutdown. `immediate`: a crash, on a server that flushes its WAL
+    (fsync on) while the worker commits asynchronously (its default): the commits whose WAL
+    was not yet on disk are lost with their offsets, and the worker reads them again."""
+    server = stack.Postgres(pg_dir / "pg", stack.free_port(), fast=mode == "fast")
     server.start()
     try:
         admin = await db.connect(server.url)
@@ -184,7 +188,7 @@ async def test_postgresql_stopped_mid_stream_loses_nothing_and_dead_letters_noth
         settings = ingest_settings(broker.bootstrap)
         async with running(server.url, settings) as (worker, task):
             await _until(lambda: worker.written > 2000, 60)
-            await asyncio.to_thread(server.stop, "fast")
+            await asyncio.to_thread(server.stop, mode)
             down = worker.written
             # The outage: the worker retries (its counter moves) and writes nothing.
             await _until(lambda: metric("ruaj_ingest_write_retries_total") > retries + 2, 60)
@@ -211,6 +215,39 @@ async def test_postgresql_stopped_mid_stream_loses_nothing_and_dead_letters_noth
         server.stop("immediate")
 
 
+async def test_a_database_set_back_behind_the_workers_commits_is_filled_again_from_kafka(
+    conn: db.Connection, database_url: str, broker: stack.Broker, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """What a restore from a backup (or a crash that lost asynchronous commits) does to a
+    running worker: the stored offsets fall behind the ones it committed itself. It reads
+    those partitions again from where the database stands: nothing lost, nothing twice."""
+    scenario = simulator.Scenario(
+        subscribers=300, events=12_000, seed=8, days=2, rate=3000, registry=True,
+        duplicate_fraction=0.02,
+    )  # fmt: skip
+    producing = asyncio.create_task(produce(broker.bootstrap, scenario, tmp_path / "t.jsonl"))
+    with caplog.at_level("WARNING", logger="ingest.consumer"):
+        async with running(database_url, ingest_settings(broker.bootstrap)) as (worker, task):
+            await _until(lambda: worker.written > 3000, 60)
+            # The backup was taken before any of it: no rows, no offsets.
+            await conn.execute(
+                "TRUNCATE ruaj.cdr, ruaj.sms, ruaj.imei_observation, ruaj.ip_session,"
+                " ruaj.ip_session_span, ruaj.dead_letter, ruaj.subscriber_change,"
+                " ruaj.subscriber_identity, ruaj.subscriber_erasure, ruaj.subscriber CASCADE"
+            )
+            await conn.execute("DELETE FROM ruaj.ingest_offset")
+            truth = await producing
+            await _caught_up(conn, broker.bootstrap, 120, simulator.ALL_TOPICS)
+            assert not task.done()
+    stored = await table_counts(conn)
+    for table in EVENT_TABLES:
+        assert stored[table] == truth.distinct_good(table), table
+    assert stored["subscriber_change"] == truth.distinct_good("subscriber_change") > 0
+    assert await stored_offsets(conn) == await end_offsets(broker.bootstrap, simulator.ALL_TOPICS)
+    assert "the database stands behind offsets this worker stored" in caplog.text
+
+
 async def test_two_workers_share_the_partitions_and_one_takes_over_from_the_other(
     conn: db.Connection, database_url: str, broker: stack.Broker, tmp_path: Path
 ) -> None:
@@ -235,9 +272,12 @@ async def test_two_workers_share_the_partitions_and_one_takes_over_from_the_othe
     assert await stored_offsets(conn) == await end_offsets(broker.bootstrap, simulator.TOPICS)
 
 
-async def _caught_up(conn: db.Connection, bootstrap: str, seconds: float) -> None:
-    """Wait until the stored offsets reach the end of every event topic."""
-    ends = await end_offsets(bootstrap, simulator.TOPICS)
+async def _caught_up(
+    conn: db.Connection, bootstrap: str, seconds: float,
+    topics: tuple[str, ...] = simulator.TOPICS,
+) -> None:  # fmt: skip
+    """Wait until the stored offsets reach the end of every topic of `topics`."""
+    ends = await end_offsets(bootstrap, topics)
 
     async def caught_up() -> bool:
         return await stored_offsets(conn) == ends
