@@ -63,7 +63,8 @@ START = END - timedelta(days=DAYS)
 REGISTRY_START = datetime(2019, 1, 1, tzinfo=UTC)
 REGISTRY_SPAN = timedelta(days=2922)  # 8 years, to 2027: every holder's range ends in it
 BLOCKS = traffic.BLOCKS_PER_ADDRESS
-ROWS_PER_IDENTITY = 4  # identity rows are a quarter of ip_session rows
+IDENTITY_SHARE = 4  # ip_session rows per identity row
+ROWS_PER_NUMBER = 4  # identity rows per MSISDN: two holders on average, MSISDN and IMSI each
 SPAN_BATCH = 500  # records per ip_session_span_apply call in the equivalence check
 WARMUP = 20
 SEED = 20261101
@@ -155,6 +156,7 @@ FROM (
          LATERAL generate_series(0, hh.h - 1) j
 ) x
 CROSS JOIN (VALUES ('MSISDN'), ('IMSI')) k(kind)
+ORDER BY 2, 3, 4
 """
 _BENCH_TABLE: LiteralString = """
 CREATE UNLOGGED TABLE bench_session (
@@ -475,7 +477,7 @@ async def run(env: Env) -> Report:
             for step, size in enumerate(sizes):
                 load_row: dict[str, object] = {"ip_session_rows": size}
                 started = time.perf_counter()
-                want_numbers = max(size // (ROWS_PER_IDENTITY * 2), 1000)
+                want_numbers = max(size // (IDENTITY_SHARE * ROWS_PER_NUMBER), 1000)
                 async with _Rebuilt(conn, "ruaj.subscriber_identity") as rebuilt:
                     status = await conn.execute(_IDENTITIES, numbers, want_numbers,
                                                 REGISTRY_START, REGISTRY_SPAN)  # fmt: skip
