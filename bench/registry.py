@@ -170,6 +170,12 @@ FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
 WHERE x.indrelid = $1::regclass
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
 """
+_INVALID: LiteralString = """
+SELECT count(*) FROM pg_index x
+WHERE NOT x.indisvalid
+  AND (x.indrelid = $1::regclass
+       OR x.indrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::regclass))
+"""
 _CONSTRAINTS: LiteralString = """
 SELECT conname AS name, pg_get_constraintdef(oid) AS definition
 FROM pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x')
@@ -315,8 +321,13 @@ class _Rebuilt:
                 f"ALTER TABLE {self.table} ADD CONSTRAINT {db.quote_ident(name)} {definition}"
             )
         for definition in self.indexes:
-            await self.conn.execute(definition)
+            # A partitioned table's index is defined `ON ONLY` the parent: built that way it
+            # would stay invalid, with no index on any partition. Built `ON` the parent, it is
+            # made on every partition too.
+            await self.conn.execute(definition.replace(" ON ONLY ", " ON ", 1))
         self.rebuild_s = time.perf_counter() - started
+        invalid = await self.conn.fetchval(_INVALID, self.table)
+        assert invalid == 0, f"{invalid} invalid indexes on {self.table} or its partitions"
 
 
 async def _timed(call: Callable[[], Awaitable[int]], count: int) -> tuple[list[float], int]:
