@@ -75,9 +75,11 @@ async def test_sigkill_five_times_while_events_flow_loses_nothing_and_stores_not
 
         # Each worker lives from its start (joining the group takes up to the session timeout)
         # to a moment picked at random after it first writes: five of them fit in the stream.
-        await eventually(progressed, 90)  # it joined the group and writes
-        await asyncio.sleep(rng.uniform(0.0, 1.5))
-        worker.send_signal(signal.SIGKILL)
+        try:
+            await eventually(progressed, 90)  # it joined the group and writes
+            await asyncio.sleep(rng.uniform(0.0, 1.5))
+        finally:  # killed whatever happens: no worker outlives the test
+            worker.send_signal(signal.SIGKILL)
         assert await worker.wait() == -signal.SIGKILL
         kills += 1
         if kills >= 5:
