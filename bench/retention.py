@@ -1,0 +1,363 @@
+"""Dropping an expired day partition versus DELETEing its rows, while ingestion writes.
+
+DESIGN §8: "dropping an expired day partition never blocks ingestion for more than 100 ms".
+
+One old day partition of `ruaj.cdr` (400 days back) is filled by SQL (`generate_series`, then
+its indexes rebuilt, `VACUUM (FREEZE, ANALYZE)` and a `CHECKPOINT`: a year-old partition has
+long been vacuumed and written out) with 1 M rows (`--quick` 50 k, `--events N` sets it), of
+which one MSISDN (the target) is a party of 1 in 200. While an ingest loop writes today's CDRs,
+each operation runs once on a freshly loaded copy of that day:
+
+- `drop (DETACH CONCURRENTLY)`: `store.retention.drop` as `ruaj maintain` runs it for a login
+  that owns the event tables — detach concurrently, then copy held rows, drop and audit in one
+  transaction, each step under the 100 ms `lock_timeout`, retried;
+- `drop (plain DETACH)`: the same for a login that does not own them (`ruaj_maintenance`):
+  `ruaj.partition_detach`, a plain DETACH with a moment of ACCESS EXCLUSIVE on `ruaj.cdr`;
+- `drop under a legal hold`: the concurrent drop with an active hold on the target over that
+  day, so migration 0016's copy to hold storage runs; the rows held are checked against the
+  rows that name the target;
+- `DELETE`: what DESIGN §4 forbids, for comparison — one `DELETE FROM ruaj.cdr WHERE
+  start_time` in that day, in one transaction; then `VACUUM` of the partition, which a DELETE
+  needs before the space is reusable (timed the same way, as its own row).
+
+The ingest loop is the production write path, `store.writer.write` (rows and offsets in one
+transaction), on its own connection: a batch of 2 000 CDR rows every 50 ms (40 000 rows/s,
+near a worker's full rate: a batch that ends late is followed at once, so ingestion is
+rarely idle and a lock taken by the operation is rarely missed). Each batch's latency is the wall time of that
+call. Every operation has its own baseline, the batches of the seconds before it; the
+batches during an operation are those whose call overlaps it, and its *stall* is the longest
+of them minus the baseline median. WAL is the maintenance backend's own (PostgreSQL 18
+`pg_stat_get_backend_wal`), so the ingest's WAL is not counted in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import LiteralString
+
+from pydantic import SecretStr
+
+from bench.support import Env, Report
+from ingest import codec
+from store import db, holds, partitions, retention, writer
+from store.settings import StoreSettings
+
+TARGET = "38344999001"
+POPULATION = 1_000_000
+TARGET_EVERY = 200  # one row in this many names the target
+BATCH_ROWS = 2000
+BATCH_EVERY = 0.050  # seconds between batch starts
+TARGET_STALL_MS = 100.0
+_GROUP = "bench-retention"
+_WARM_UP = 3  # first batches of a connection, not in any baseline
+
+# One day's random traffic, as in bench/disclosure.py.
+_DAY: LiteralString = """
+INSERT INTO {partition}
+SELECT gen_random_uuid(), t, t + (random() * interval '10 minutes'), 'VOICE', 'ORIGINATING',
+       a, b,
+       CASE WHEN random() < 0.02 THEN '38345' || lpad((random() * 999999)::int::text, 6, '0') END,
+       a, '29501' || lpad((random() * 9999999999)::bigint::text, 10, '0'),
+       '35693803564380' || (random() * 9)::int,
+       '295-01-' || (1000 + (random() * 500)::int) || '-1', NULL, 'NORMAL_CLEARING', 'msc-1'
+FROM (SELECT $1::timestamptz + (g * (interval '1 day' / $2)) AS t,
+             CASE WHEN g % $4 = 0 THEN $5
+                  ELSE '38344' || lpad((random() * ($3 - 1))::int::text, 6, '0') END AS a,
+             '38344' || lpad((random() * ($3 - 1))::int::text, 6, '0') AS b
+      FROM generate_series(0, $2 - 1) g) x
+"""
+_INDEXES: LiteralString = """
+SELECT i.relname AS name, pg_get_indexdef(x.indexrelid) AS definition
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE x.indrelid = $1::regclass AND NOT x.indisprimary
+"""
+_NAMING_TARGET: LiteralString = """
+SELECT count(*) FROM ruaj.cdr
+WHERE start_time >= $2 AND start_time < $3
+  AND (calling_number = $1 OR called_number = $1 OR forwarded_to = $1 OR served_msisdn = $1)
+"""
+_DELETE: LiteralString = "DELETE FROM ruaj.cdr WHERE start_time >= $1 AND start_time < $2"
+_BACKEND_WAL: LiteralString = "SELECT wal_bytes FROM pg_stat_get_backend_wal(pg_backend_pid())"
+
+
+@dataclass(slots=True)
+class Ingest:
+    """The ingest loop: batches of today's CDRs through `store.writer.write`, paced."""
+
+    conn: db.Connection
+    day: date
+    rng: random.Random = field(default_factory=lambda: random.Random(2026))
+    offset: int = 0
+    calls: list[tuple[float, float]] = field(default_factory=list)  # (start, end), perf_counter
+
+    def _batch(self) -> writer.Batch:
+        start = datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC)
+        batch = writer.Batch()
+        rng = self.rng
+        for _ in range(BATCH_ROWS):
+            at = start + timedelta(seconds=rng.random() * 86_399)
+            a = f"38344{rng.randrange(POPULATION):06d}"
+            row = (
+                str(uuid.uuid4()), at, at + timedelta(seconds=rng.randrange(600)), "VOICE",
+                "ORIGINATING", a, f"38344{rng.randrange(POPULATION):06d}", None, a,
+                f"29501{rng.randrange(10**10):010d}", None, f"295-01-{rng.randrange(1000, 1500)}-1",
+                None, "NORMAL_CLEARING", "msc-1",
+            )  # fmt: skip
+            batch.add(writer.Item("ruaj.cdr", 0, self.offset, "cdr", row, at))
+            self.offset += 1
+        return batch
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Write a batch every `BATCH_EVERY` seconds until `stop` is set."""
+
+        async def nothing(_: object) -> None:
+            return None
+
+        while not stop.is_set():
+            batch = self._batch()
+            started = time.perf_counter()
+            await writer.write(self.conn, _GROUP, batch, codec.COLUMNS, nothing)
+            ended = time.perf_counter()
+            self.calls.append((started, ended))
+            pause = BATCH_EVERY - (time.perf_counter() - started)
+            if pause > 0:
+                try:
+                    async with asyncio.timeout(pause):
+                        await stop.wait()
+                except TimeoutError:
+                    pass
+
+    def latencies_ms(self, lo: float, hi: float) -> list[float]:
+        """Latencies of the calls that overlap [lo, hi]."""
+        return [(e - s) * 1000 for s, e in self.calls if e >= lo and s <= hi]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one operation did and how ingestion fared meanwhile."""
+
+    operation: str
+    rows: int
+    seconds: float
+    wal_bytes: int
+    during_ms: list[float]
+    baseline_ms: list[float]
+    detail: str = ""
+
+    @property
+    def worst_ms(self) -> float:
+        """The longest batch overlapping the operation."""
+        return max(self.during_ms) if self.during_ms else 0.0
+
+    @property
+    def stall_ms(self) -> float:
+        """The longest batch overlapping the operation minus the baseline median."""
+        return self.worst_ms - statistics.median(self.baseline_ms)
+
+    def as_row(self) -> dict[str, object]:
+        """The report row."""
+        return {
+            "operation": self.operation,
+            "rows": self.rows,
+            "seconds": self.seconds,
+            "wal_mib": self.wal_bytes / 2**20,
+            "batches_during": len(self.during_ms),
+            "max_batch_ms_during": self.worst_ms,
+            "baseline_p50_ms": statistics.median(self.baseline_ms),
+            "baseline_p99_ms": _percentile(self.baseline_ms, 0.99),
+            "stall_ms": self.stall_ms,
+            "detail": self.detail,
+        }
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+async def _load_day(conn: db.Connection, day: date, rows: int) -> int:
+    """Fill the day's partition with `rows` random calls (bulk-load style: detach, drop the
+    secondary indexes, insert, rebuild them, attach), vacuum and checkpoint it; returns the
+    rows that name the target."""
+    name = await partitions.ensure(conn, "cdr", day)
+    qualified = f"ruaj.{db.quote_ident(name)}"
+    low, high = _start(day), _start(day) + timedelta(days=1)
+    await conn.execute(f"ALTER TABLE ruaj.cdr DETACH PARTITION {qualified}")
+    indexes = await conn.fetch(_INDEXES, qualified)
+    for index in indexes:
+        await conn.execute(f"DROP INDEX ruaj.{db.quote_ident(index['name'])}")
+    await conn.execute(_DAY.format(partition=qualified), low, rows, POPULATION, TARGET_EVERY,
+                       TARGET)  # fmt: skip
+    for index in indexes:
+        await conn.execute(index["definition"])
+    await conn.execute(
+        f"ALTER TABLE ruaj.cdr ATTACH PARTITION {qualified} "
+        f"FOR VALUES FROM ('{low.isoformat()}') TO ('{high.isoformat()}')"
+    )
+    await conn.execute(f"VACUUM (FREEZE, ANALYZE) {qualified}")
+    await conn.execute("CHECKPOINT")
+    naming: int = await conn.fetchval(_NAMING_TARGET, TARGET, low, high)
+    return naming
+
+
+async def _backend_wal(conn: db.Connection) -> int:
+    """WAL bytes this backend has written (its pending statistics flushed first)."""
+    await conn.execute("SELECT pg_stat_force_next_flush()")
+    await conn.execute("SELECT 1")  # the flush happens when that transaction ends
+    return int(await conn.fetchval(_BACKEND_WAL))
+
+
+Operation = Callable[[db.Connection], Awaitable[tuple[int, str]]]  # → (rows, detail)
+
+
+async def _session(
+    url: str, maint: db.Connection, today: date, steps: list[tuple[str, Operation]],
+    baseline_s: float,
+) -> list[Outcome]:  # fmt: skip
+    """Run the ingest loop; after `baseline_s`, each step in turn (1 s apart), timed."""
+    ingest_conn = await db.connect(url)
+    stored = await writer.stored_offsets(ingest_conn, _GROUP, [("ruaj.cdr", 0)])
+    ingest = Ingest(ingest_conn, today, offset=stored.get(("ruaj.cdr", 0), 0))
+    stop = asyncio.Event()
+    outcomes = []
+    try:
+        async with asyncio.TaskGroup() as group:
+            loop = group.create_task(ingest.run(stop))
+            try:
+                await asyncio.sleep(baseline_s)
+                for name, step in steps:
+                    base_lo = time.perf_counter() - baseline_s
+                    baseline = [(e - s) * 1000 for s, e in ingest.calls[_WARM_UP:]
+                                if s >= base_lo]  # fmt: skip
+                    wal = await _backend_wal(maint)
+                    started = time.perf_counter()
+                    rows, detail = await step(maint)
+                    ended = time.perf_counter()
+                    wal = await _backend_wal(maint) - wal
+                    await asyncio.sleep(1.0)  # the batch in flight at the end, and a margin
+                    during = ingest.latencies_ms(started, ended)
+                    outcomes.append(Outcome(name, rows, ended - started, wal, during, baseline,
+                                            detail))  # fmt: skip
+                    await asyncio.sleep(max(0.0, baseline_s - 1.0))  # the next baseline
+            finally:
+                stop.set()
+            await loop
+    finally:
+        await ingest_conn.close()
+    return outcomes
+
+
+def _drop(settings: StoreSettings, day: date, *, concurrently: bool) -> Operation:
+    partition = partitions.Partition(table="cdr", day=day)
+    due = retention.Present(partition=partition, state=retention.ATTACHED)
+
+    async def step(conn: db.Connection) -> tuple[int, str]:
+        limit = retention.cutoff(settings, "cdr", datetime.now(UTC))
+        dropped = await retention.drop(conn, settings, due, limit, concurrently=concurrently)
+        return dropped.rows, f"attempts {dropped.attempts}, held rows {dropped.held_rows}"
+
+    return step
+
+
+def _delete(day: date) -> Operation:
+    async def step(conn: db.Connection) -> tuple[int, str]:
+        async with conn.transaction():
+            status = await conn.execute(_DELETE, _start(day), _start(day) + timedelta(days=1))
+        return int(status.rsplit(" ", 1)[-1]), "one statement, one transaction"
+
+    return step
+
+
+def _vacuum(day: date) -> Operation:
+    name = f"ruaj.{db.quote_ident(partitions.name('cdr', day))}"
+
+    async def step(conn: db.Connection) -> tuple[int, str]:
+        await conn.execute(f"VACUUM {name}")
+        return 0, "space of the deleted rows reusable (not returned to the OS)"
+
+    return step
+
+
+async def run(env: Env) -> Report:
+    """Load the day afresh before each operation; run each while ingestion writes."""
+    rows = env.events or (50_000 if env.quick else 1_000_000)
+    baseline_s = 3.0 if env.quick else 5.0
+    report = Report("retention")
+    url = await env.fresh_database("retention")
+    maint = await db.connect(url)
+    settings = StoreSettings(database_url=SecretStr(url))
+    today = datetime.now(UTC).date()  # the ingest's rows stay in this day, past midnight too
+    old = today - timedelta(days=400)
+    outcomes: list[Outcome] = []
+    try:
+        await partitions.ensure(maint, "cdr", today)
+        plain = [("drop (DETACH CONCURRENTLY)", True), ("drop (plain DETACH, not owner)", False)]
+        for name, concurrently in plain:
+            await _load_day(maint, old, rows)
+            step = _drop(settings, old, concurrently=concurrently)
+            outcomes += await _session(url, maint, today, [(name, step)], baseline_s)
+        naming = await _load_day(maint, old, rows)
+        await holds.add(
+            maint, reference="BENCH-HOLD", identifiers=[holds.Identifier(kind="msisdn",
+            value=TARGET)], range_from=_start(old), range_to=_start(old) + timedelta(days=1),
+            expires=datetime.now(UTC) + timedelta(days=30), categories=["traffic"],
+        )  # fmt: skip
+        step = _drop(settings, old, concurrently=True)
+        outcomes += await _session(url, maint, today, [("drop under a legal hold", step)],
+                                   baseline_s)  # fmt: skip
+        held = (await holds.held_rows(maint))["cdr"]
+        if held != naming:
+            raise RuntimeError(f"{held} rows held, {naming} name the held MSISDN")
+        outcomes[-1].detail += f" (= the {naming:,} rows naming the MSISDN)"
+        await _load_day(maint, old, rows)
+        outcomes += await _session(url, maint, today, [("DELETE", _delete(old)),
+                                                       ("VACUUM after the DELETE", _vacuum(old))],
+                                   baseline_s)  # fmt: skip
+        ingested = await maint.fetchval("SELECT count(*) FROM ruaj.cdr WHERE start_time >= $1",
+                                        _start(today))  # fmt: skip
+    finally:
+        await maint.close()
+        await env.drop_database(url)
+    report.rows = [o.as_row() for o in outcomes]
+    _notes(report, rows, outcomes, int(ingested))
+    return report
+
+
+def _notes(report: Report, rows: int, outcomes: list[Outcome], ingested: int) -> None:
+    drops = [o for o in outcomes if o.operation.startswith("drop")]
+    worst = max(drops, key=lambda o: o.stall_ms)
+    stall = worst.stall_ms
+    delete = next(o for o in outcomes if o.operation == "DELETE")
+    report.notes.append(
+        f"target: a drop never stalls ingestion more than {TARGET_STALL_MS:.0f} ms — "
+        f"{'met' if stall <= TARGET_STALL_MS else 'NOT met'}: the worst drop stall was "
+        f"{stall:.0f} ms ({worst.operation}); the DELETE's was "
+        f"{delete.stall_ms:.0f} ms"
+    )
+    report.notes.append(
+        f"day partition of {rows:,} rows, reloaded (and vacuumed, checkpointed) before each "
+        f"drop and the DELETE; ingest: {BATCH_ROWS:,}-row batches through store.writer.write "
+        f"every {BATCH_EVERY * 1000:.0f} ms, {ingested:,} rows written in all; stall = longest "
+        "batch overlapping the operation minus the median batch of the seconds before it"
+    )
+    report.notes.append(
+        f"shared machine: {os.cpu_count()} CPUs, PostgreSQL, this process and possibly other "
+        f"benchmarks on them; load average at the end {_load()}"
+    )
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
