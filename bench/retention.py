@@ -22,12 +22,16 @@ each operation runs once on a freshly loaded copy of that day:
 
 The ingest loop is the production write path, `store.writer.write` (rows and offsets in one
 transaction), on its own connection: a batch of 2 000 CDR rows every 50 ms (40 000 rows/s,
-near a worker's full rate: a batch that ends late is followed at once, so ingestion is
-rarely idle and a lock taken by the operation is rarely missed). Each batch's latency is the wall time of that
-call. Every operation has its own baseline, the batches of the seconds before it; the
-batches during an operation are those whose call overlaps it, and its *stall* is the longest
-of them minus the baseline median. WAL is the maintenance backend's own (PostgreSQL 18
-`pg_stat_get_backend_wal`), so the ingest's WAL is not counted in it.
+near a worker's full rate: a batch that ends late is followed at once, so ingestion is rarely
+idle and a lock taken by the operation is rarely missed). Each batch's latency is the wall
+time of that call. Every operation has its own baseline, the batches of the seconds before
+it; the batches during an operation are those whose call overlaps it, and its *stall* is the
+longest of them minus the baseline median. A third connection looks at the ingest backend in
+`pg_stat_activity` every 5 ms: the longest time it was seen waiting on a lock says whether a
+stall was blocking (the operation's locks) or contention (CPU, disk, WAL on a shared
+machine). WAL is the maintenance backend's own (PostgreSQL 18 `pg_stat_get_backend_wal`), so
+the ingest's WAL is not in it. The four operations are run in 3 rounds (`--quick`: 1); each
+row gives the median of an operation's own figures and the worst of ingestion's.
 """
 
 from __future__ import annotations
@@ -57,6 +61,13 @@ BATCH_ROWS = 2000
 BATCH_EVERY = 0.050  # seconds between batch starts
 TARGET_STALL_MS = 100.0
 _GROUP = "bench-retention"
+REPEATS = 3  # rounds of the four operations (`--quick`: 1)
+SAMPLE_EVERY = 0.005  # seconds between looks at the ingest backend's wait event
+CONCURRENT = "drop (DETACH CONCURRENTLY)"
+PLAIN = "drop (plain DETACH, not owner)"
+HELD = "drop under a legal hold"
+DELETE = "DELETE"
+VACUUM = "VACUUM after the DELETE"
 _WARM_UP = 3  # first batches of a connection, not in any baseline
 
 # One day's random traffic, as in bench/disclosure.py.
@@ -85,6 +96,7 @@ WHERE start_time >= $2 AND start_time < $3
   AND (calling_number = $1 OR called_number = $1 OR forwarded_to = $1 OR served_msisdn = $1)
 """
 _DELETE: LiteralString = "DELETE FROM ruaj.cdr WHERE start_time >= $1 AND start_time < $2"
+_WAITING: LiteralString = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
 _BACKEND_WAL: LiteralString = "SELECT wal_bytes FROM pg_stat_get_backend_wal(pg_backend_pid())"
 
 
@@ -141,6 +153,35 @@ class Ingest:
 
 
 @dataclass(slots=True)
+class Sampler:
+    """Looks at the ingest backend's wait event every `SAMPLE_EVERY` seconds."""
+
+    conn: db.Connection
+    pid: int
+    samples: list[tuple[float, bool]] = field(default_factory=list)  # (when, waiting on a lock)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sample until `stop` is set."""
+        while not stop.is_set():
+            waiting = await self.conn.fetchval(_WAITING, self.pid)
+            self.samples.append((time.perf_counter(), bool(waiting)))
+            await asyncio.sleep(SAMPLE_EVERY)
+
+    def longest_wait_ms(self, lo: float, hi: float) -> float:
+        """The longest unbroken run of lock-waiting samples that overlaps [lo, hi], from its
+        first waiting sample to the first sample after it that was not waiting."""
+        longest, began = 0.0, None
+        for at, waiting in self.samples:
+            if waiting and began is None:
+                began = at
+            elif not waiting and began is not None:
+                if at >= lo and began <= hi:
+                    longest = max(longest, (at - began) * 1000)
+                began = None
+        return longest
+
+
+@dataclass(slots=True)
 class Outcome:
     """What one operation did and how ingestion fared meanwhile."""
 
@@ -150,6 +191,7 @@ class Outcome:
     wal_bytes: int
     during_ms: list[float]
     baseline_ms: list[float]
+    lock_wait_ms: float
     detail: str = ""
 
     @property
@@ -228,13 +270,16 @@ async def _session(
 ) -> list[Outcome]:  # fmt: skip
     """Run the ingest loop; after `baseline_s`, each step in turn (1 s apart), timed."""
     ingest_conn = await db.connect(url)
+    sampler_conn = await db.connect(url)
     stored = await writer.stored_offsets(ingest_conn, _GROUP, [("ruaj.cdr", 0)])
     ingest = Ingest(ingest_conn, today, offset=stored.get(("ruaj.cdr", 0), 0))
+    sampler = Sampler(sampler_conn, ingest_conn.get_server_pid())
     stop = asyncio.Event()
     outcomes = []
     try:
         async with asyncio.TaskGroup() as group:
             loop = group.create_task(ingest.run(stop))
+            sampling = group.create_task(sampler.run(stop))
             try:
                 await asyncio.sleep(baseline_s)
                 for name, step in steps:
@@ -248,13 +293,16 @@ async def _session(
                     wal = await _backend_wal(maint) - wal
                     await asyncio.sleep(1.0)  # the batch in flight at the end, and a margin
                     during = ingest.latencies_ms(started, ended)
+                    waited = sampler.longest_wait_ms(started, ended)
                     outcomes.append(Outcome(name, rows, ended - started, wal, during, baseline,
-                                            detail))  # fmt: skip
+                                            waited, detail))  # fmt: skip
                     await asyncio.sleep(max(0.0, baseline_s - 1.0))  # the next baseline
             finally:
                 stop.set()
             await loop
+            await sampling
     finally:
+        await sampler_conn.close()
         await ingest_conn.close()
     return outcomes
 
@@ -290,10 +338,20 @@ def _vacuum(day: date) -> Operation:
     return step
 
 
+async def _hold(maint: db.Connection, day: date) -> int:
+    """A hold on the target over `day`, traffic only; returns its id."""
+    return await holds.add(
+        maint, reference="BENCH-HOLD", identifiers=[holds.Identifier(kind="msisdn",
+        value=TARGET)], range_from=_start(day), range_to=_start(day) + timedelta(days=1),
+        expires=datetime.now(UTC) + timedelta(days=30), categories=["traffic"],
+    )  # fmt: skip
+
+
 async def run(env: Env) -> Report:
     """Load the day afresh before each operation; run each while ingestion writes."""
     rows = env.events or (50_000 if env.quick else 1_000_000)
     baseline_s = 3.0 if env.quick else 5.0
+    repeats = 1 if env.quick else REPEATS
     report = Report("retention")
     url = await env.fresh_database("retention")
     maint = await db.connect(url)
@@ -303,54 +361,81 @@ async def run(env: Env) -> Report:
     outcomes: list[Outcome] = []
     try:
         await partitions.ensure(maint, "cdr", today)
-        plain = [("drop (DETACH CONCURRENTLY)", True), ("drop (plain DETACH, not owner)", False)]
-        for name, concurrently in plain:
+        for _ in range(repeats):
+            for name, concurrently in ((CONCURRENT, True), (PLAIN, False)):
+                await _load_day(maint, old, rows)
+                step = _drop(settings, old, concurrently=concurrently)
+                outcomes += await _session(url, maint, today, [(name, step)], baseline_s)
+            naming = await _load_day(maint, old, rows)
+            hold_id = await _hold(maint, old)
+            step = _drop(settings, old, concurrently=True)
+            outcomes += await _session(url, maint, today, [(HELD, step)], baseline_s)
+            held = (await holds.held_rows(maint))["cdr"]
+            if held != naming:
+                raise RuntimeError(f"{held} rows held, {naming} name the held MSISDN")
+            outcomes[-1].detail += f" (= the {naming:,} rows naming the MSISDN)"
+            await holds.release(maint, hold_id)  # its copies erased: the next drops hold none
             await _load_day(maint, old, rows)
-            step = _drop(settings, old, concurrently=concurrently)
-            outcomes += await _session(url, maint, today, [(name, step)], baseline_s)
-        naming = await _load_day(maint, old, rows)
-        await holds.add(
-            maint, reference="BENCH-HOLD", identifiers=[holds.Identifier(kind="msisdn",
-            value=TARGET)], range_from=_start(old), range_to=_start(old) + timedelta(days=1),
-            expires=datetime.now(UTC) + timedelta(days=30), categories=["traffic"],
-        )  # fmt: skip
-        step = _drop(settings, old, concurrently=True)
-        outcomes += await _session(url, maint, today, [("drop under a legal hold", step)],
-                                   baseline_s)  # fmt: skip
-        held = (await holds.held_rows(maint))["cdr"]
-        if held != naming:
-            raise RuntimeError(f"{held} rows held, {naming} name the held MSISDN")
-        outcomes[-1].detail += f" (= the {naming:,} rows naming the MSISDN)"
-        await _load_day(maint, old, rows)
-        outcomes += await _session(url, maint, today, [("DELETE", _delete(old)),
-                                                       ("VACUUM after the DELETE", _vacuum(old))],
-                                   baseline_s)  # fmt: skip
+            steps = [(DELETE, _delete(old)), (VACUUM, _vacuum(old))]
+            outcomes += await _session(url, maint, today, steps, baseline_s)
+            await maint.execute(f"DROP TABLE ruaj.{partitions.name('cdr', old)}")
         ingested = await maint.fetchval("SELECT count(*) FROM ruaj.cdr WHERE start_time >= $1",
                                         _start(today))  # fmt: skip
     finally:
         await maint.close()
         await env.drop_database(url)
-    report.rows = [o.as_row() for o in outcomes]
-    _notes(report, rows, outcomes, int(ingested))
+    names = list(dict.fromkeys(o.operation for o in outcomes))
+    report.rows = [_row([o for o in outcomes if o.operation == n]) for n in names]
+    _notes(report, rows, repeats, outcomes, int(ingested))
     return report
 
 
-def _notes(report: Report, rows: int, outcomes: list[Outcome], ingested: int) -> None:
-    drops = [o for o in outcomes if o.operation.startswith("drop")]
-    worst = max(drops, key=lambda o: o.stall_ms)
-    stall = worst.stall_ms
-    delete = next(o for o in outcomes if o.operation == "DELETE")
+def _row(runs: list[Outcome]) -> dict[str, object]:
+    """One operation's report row over its repetitions: medians of its own figures, the worst
+    of ingestion's, pooled baselines."""
+    baseline = [ms for o in runs for ms in o.baseline_ms]
+    worst = max(runs, key=lambda o: o.stall_ms)
+    return {
+        "operation": runs[0].operation,
+        "runs": len(runs),
+        "rows": runs[0].rows,
+        "seconds_median": statistics.median(o.seconds for o in runs),
+        "seconds_max": max(o.seconds for o in runs),
+        "wal_mib": statistics.median(o.wal_bytes for o in runs) / 2**20,
+        "batches_during": sum(len(o.during_ms) for o in runs),
+        "max_batch_ms_during": worst.worst_ms,
+        "baseline_p50_ms": statistics.median(baseline),
+        "baseline_p99_ms": _percentile(baseline, 0.99),
+        "stall_ms_worst": worst.stall_ms,
+        "stall_ms_each": " ".join(f"{o.stall_ms:.0f}" for o in runs),
+        "ingest_lock_wait_ms_max": max(o.lock_wait_ms for o in runs),
+        "detail": worst.detail,
+    }
+
+
+def _notes(report: Report, rows: int, repeats: int, outcomes: list[Outcome],
+           ingested: int) -> None:  # fmt: skip
+    for name in (CONCURRENT, PLAIN, HELD):
+        runs = [o for o in outcomes if o.operation == name]
+        stall = max(o.stall_ms for o in runs)
+        report.notes.append(
+            f"target (a drop stalls ingestion at most {TARGET_STALL_MS:.0f} ms), {name}: "
+            f"{'met' if stall <= TARGET_STALL_MS else 'NOT met'}, worst stall {stall:.0f} ms "
+            f"over {len(runs)} run(s); longest lock wait of the ingest backend "
+            f"{max(o.lock_wait_ms for o in runs):.0f} ms"
+        )
+    deletes = [o for o in outcomes if o.operation == DELETE]
     report.notes.append(
-        f"target: a drop never stalls ingestion more than {TARGET_STALL_MS:.0f} ms — "
-        f"{'met' if stall <= TARGET_STALL_MS else 'NOT met'}: the worst drop stall was "
-        f"{stall:.0f} ms ({worst.operation}); the DELETE's was "
-        f"{delete.stall_ms:.0f} ms"
+        f"for comparison the DELETE's worst stall was {max(o.stall_ms for o in deletes):.0f} ms"
     )
     report.notes.append(
-        f"day partition of {rows:,} rows, reloaded (and vacuumed, checkpointed) before each "
-        f"drop and the DELETE; ingest: {BATCH_ROWS:,}-row batches through store.writer.write "
-        f"every {BATCH_EVERY * 1000:.0f} ms, {ingested:,} rows written in all; stall = longest "
-        "batch overlapping the operation minus the median batch of the seconds before it"
+        f"day partition of {rows:,} rows, reloaded (vacuumed, checkpointed) before each drop "
+        f"and each DELETE; {repeats} round(s) of the four; ingest: {BATCH_ROWS:,}-row batches "
+        f"through store.writer.write every {BATCH_EVERY * 1000:.0f} ms, {ingested:,} rows "
+        "written in all; stall = longest batch overlapping the operation minus the median "
+        "batch of the seconds before it; lock wait = the ingest backend seen waiting on a "
+        f"heavyweight lock in pg_stat_activity, sampled every {SAMPLE_EVERY * 1000:.0f} ms "
+        "(the longest unbroken run overlapping the operation)"
     )
     report.notes.append(
         f"shared machine: {os.cpu_count()} CPUs, PostgreSQL, this process and possibly other "
