@@ -16,6 +16,8 @@ each operation runs once on a freshly loaded copy of that day:
 - `drop under a legal hold`: the concurrent drop with an active hold on the target over that
   day, so migration 0016's copy to hold storage runs; the rows held are checked against the
   rows that name the target;
+- `control`: `LOCK TABLE ruaj.cdr IN ACCESS EXCLUSIVE MODE` held 200 ms, once, to show that
+  the measure sees a blocking operation (its stall and lock wait should be about 200 ms);
 - `DELETE`: what DESIGN §4 forbids, for comparison — one `DELETE FROM ruaj.cdr WHERE
   start_time` in that day, in one transaction; then `VACUUM` of the partition, which a DELETE
   needs before the space is reusable (timed the same way, as its own row).
@@ -68,6 +70,8 @@ PLAIN = "drop (plain DETACH, not owner)"
 HELD = "drop under a legal hold"
 DELETE = "DELETE"
 VACUUM = "VACUUM after the DELETE"
+CONTROL_BLOCK_S = 0.2
+CONTROL = f"control: ruaj.cdr locked {CONTROL_BLOCK_S * 1000:.0f} ms"
 _WARM_UP = 3  # first batches of a connection, not in any baseline
 
 # One day's random traffic, as in bench/disclosure.py.
@@ -328,6 +332,16 @@ def _delete(day: date) -> Operation:
     return step
 
 
+def _block() -> Operation:
+    async def step(conn: db.Connection) -> tuple[int, str]:
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE ruaj.cdr IN ACCESS EXCLUSIVE MODE")
+            await conn.execute(f"SELECT pg_sleep({CONTROL_BLOCK_S})")
+        return 0, "the measure's check: it must see this block"
+
+    return step
+
+
 def _vacuum(day: date) -> Operation:
     name = f"ruaj.{db.quote_ident(partitions.name('cdr', day))}"
 
@@ -361,6 +375,7 @@ async def run(env: Env) -> Report:
     outcomes: list[Outcome] = []
     try:
         await partitions.ensure(maint, "cdr", today)
+        outcomes += await _session(url, maint, today, [(CONTROL, _block())], baseline_s)
         for _ in range(repeats):
             for name, concurrently in ((CONCURRENT, True), (PLAIN, False)):
                 await _load_day(maint, old, rows)
@@ -424,6 +439,12 @@ def _notes(report: Report, rows: int, repeats: int, outcomes: list[Outcome],
             f"over {len(runs)} run(s); longest lock wait of the ingest backend "
             f"{max(o.lock_wait_ms for o in runs):.0f} ms"
         )
+    control = next(o for o in outcomes if o.operation == CONTROL)
+    report.notes.append(
+        f"control (ACCESS EXCLUSIVE on ruaj.cdr for {CONTROL_BLOCK_S * 1000:.0f} ms, while "
+        f"ingesting): stall {control.stall_ms:.0f} ms, lock wait seen {control.lock_wait_ms:.0f}"
+        " ms — what a blocking operation looks like in these figures"
+    )
     deletes = [o for o in outcomes if o.operation == DELETE]
     report.notes.append(
         f"for comparison the DELETE's worst stall was {max(o.stall_ms for o in deletes):.0f} ms"
