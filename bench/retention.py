@@ -44,6 +44,7 @@ import random
 import statistics
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -100,7 +101,11 @@ WHERE start_time >= $2 AND start_time < $3
   AND (calling_number = $1 OR called_number = $1 OR forwarded_to = $1 OR served_msisdn = $1)
 """
 _DELETE: LiteralString = "DELETE FROM ruaj.cdr WHERE start_time >= $1 AND start_time < $2"
-_WAITING: LiteralString = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
+# What the ingest backend waits on: NULL when running on CPU, '' when idle between batches.
+_WAITING: LiteralString = """
+SELECT CASE WHEN state <> 'active' THEN '' ELSE wait_event_type || ':' || wait_event END
+FROM pg_stat_activity WHERE pid = $1
+"""
 _BACKEND_WAL: LiteralString = "SELECT wal_bytes FROM pg_stat_get_backend_wal(pg_backend_pid())"
 
 
@@ -162,20 +167,31 @@ class Sampler:
 
     conn: db.Connection
     pid: int
-    samples: list[tuple[float, bool]] = field(default_factory=list)  # (when, waiting on a lock)
+    samples: list[tuple[float, str | None]] = field(default_factory=list)  # (when, wait)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sample until `stop` is set."""
         while not stop.is_set():
-            waiting = await self.conn.fetchval(_WAITING, self.pid)
-            self.samples.append((time.perf_counter(), bool(waiting)))
+            wait: str | None = await self.conn.fetchval(_WAITING, self.pid)
+            self.samples.append((time.perf_counter(), wait))
             await asyncio.sleep(SAMPLE_EVERY)
+
+    def waits(self, lo: float, hi: float) -> str:
+        """What the ingest backend was seen doing in [lo, hi] while in a batch: the share of
+        samples on CPU and on its two most frequent wait events."""
+        seen = Counter(w if w is not None else "CPU" for at, w in self.samples
+                       if lo <= at <= hi and w != "")  # fmt: skip
+        total = sum(seen.values())
+        if not total:
+            return "-"
+        return ", ".join(f"{w} {n / total:.0%}" for w, n in seen.most_common(3))
 
     def longest_wait_ms(self, lo: float, hi: float) -> float:
         """The longest unbroken run of lock-waiting samples that overlaps [lo, hi], from its
         first waiting sample to the first sample after it that was not waiting."""
         longest, began = 0.0, None
-        for at, waiting in self.samples:
+        for at, wait in self.samples:
+            waiting = wait is not None and wait.startswith("Lock:")
             if waiting and began is None:
                 began = at
             elif not waiting and began is not None:
@@ -196,6 +212,7 @@ class Outcome:
     during_ms: list[float]
     baseline_ms: list[float]
     lock_wait_ms: float
+    waits: str
     detail: str = ""
 
     @property
@@ -298,8 +315,9 @@ async def _session(
                     await asyncio.sleep(1.0)  # the batch in flight at the end, and a margin
                     during = ingest.latencies_ms(started, ended)
                     waited = sampler.longest_wait_ms(started, ended)
+                    waits = sampler.waits(started, ended)
                     outcomes.append(Outcome(name, rows, ended - started, wal, during, baseline,
-                                            waited, detail))  # fmt: skip
+                                            waited, waits, detail))  # fmt: skip
                     await asyncio.sleep(max(0.0, baseline_s - 1.0))  # the next baseline
             finally:
                 stop.set()
@@ -424,6 +442,7 @@ def _row(runs: list[Outcome]) -> dict[str, object]:
         "stall_ms_worst": worst.stall_ms,
         "stall_ms_each": " ".join(f"{o.stall_ms:.0f}" for o in runs),
         "ingest_lock_wait_ms_max": max(o.lock_wait_ms for o in runs),
+        "ingest_waits_worst_run": worst.waits,
         "detail": worst.detail,
     }
 
