@@ -16,7 +16,8 @@ each operation runs once on a freshly loaded copy of that day:
 - `drop under a legal hold`: the concurrent drop with an active hold on the target over that
   day, so migration 0016's copy to hold storage runs; the rows held are checked against the
   rows that name the target;
-- `control`: `LOCK TABLE ruaj.cdr IN ACCESS EXCLUSIVE MODE` held 200 ms, once, to show that
+- `control`s: nothing for 400 ms (about a drop's time; once per round), the noise floor of the
+  measure; and `LOCK TABLE ruaj.cdr IN ACCESS EXCLUSIVE MODE` held 200 ms, once, to show that
   the measure sees a blocking operation (its stall and lock wait should be about 200 ms);
 - `DELETE`: what DESIGN §4 forbids, for comparison — one `DELETE FROM ruaj.cdr WHERE
   start_time` in that day, in one transaction; then `VACUUM` of the partition, which a DELETE
@@ -71,6 +72,8 @@ PLAIN = "drop (plain DETACH, not owner)"
 HELD = "drop under a legal hold"
 DELETE = "DELETE"
 VACUUM = "VACUUM after the DELETE"
+IDLE_S = 0.4  # about a drop's time
+IDLE = f"control: nothing for {IDLE_S * 1000:.0f} ms"
 CONTROL_BLOCK_S = 0.2
 CONTROL = f"control: ruaj.cdr locked {CONTROL_BLOCK_S * 1000:.0f} ms"
 _WARM_UP = 3  # first batches of a connection, not in any baseline
@@ -350,6 +353,14 @@ def _delete(day: date) -> Operation:
     return step
 
 
+def _idle() -> Operation:
+    async def step(conn: db.Connection) -> tuple[int, str]:
+        await asyncio.sleep(IDLE_S)
+        return 0, "the measure's noise floor: the stall of doing nothing"
+
+    return step
+
+
 def _block() -> Operation:
     async def step(conn: db.Connection) -> tuple[int, str]:
         async with conn.transaction():
@@ -393,7 +404,8 @@ async def run(env: Env) -> Report:
     outcomes: list[Outcome] = []
     try:
         await partitions.ensure(maint, "cdr", today)
-        outcomes += await _session(url, maint, today, [(CONTROL, _block())], baseline_s)
+        controls = [(IDLE, _idle())] * repeats + [(CONTROL, _block())]
+        outcomes += await _session(url, maint, today, controls, baseline_s)
         for _ in range(repeats):
             for name, concurrently in ((CONCURRENT, True), (PLAIN, False)):
                 await _load_day(maint, old, rows)
@@ -458,6 +470,11 @@ def _notes(report: Report, rows: int, repeats: int, outcomes: list[Outcome],
             f"over {len(runs)} run(s); longest lock wait of the ingest backend "
             f"{max(o.lock_wait_ms for o in runs):.0f} ms"
         )
+    idle = [o for o in outcomes if o.operation == IDLE]
+    report.notes.append(
+        f"noise floor (the same measure over {IDLE_S * 1000:.0f} ms of doing nothing, "
+        f"{len(idle)} times): stalls {' '.join(f'{o.stall_ms:.0f}' for o in idle)} ms"
+    )
     control = next(o for o in outcomes if o.operation == CONTROL)
     report.notes.append(
         f"control (ACCESS EXCLUSIVE on ruaj.cdr for {CONTROL_BLOCK_S * 1000:.0f} ms, while "
