@@ -23,18 +23,21 @@ each operation runs once on a freshly loaded copy of that day:
   start_time` in that day, in one transaction; then `VACUUM` of the partition, which a DELETE
   needs before the space is reusable (timed the same way, as its own row).
 
-The ingest loop is the production write path, `store.writer.write` (rows and offsets in one
-transaction), on its own connection: a batch of 2 000 CDR rows every 50 ms (40 000 rows/s,
-near a worker's full rate: a batch that ends late is followed at once, so ingestion is rarely
-idle and a lock taken by the operation is rarely missed). Each batch's latency is the wall
-time of that call. Every operation has its own baseline, the batches of the seconds before
-it; the batches during an operation are those whose call overlaps it, and its *stall* is the
-longest of them minus the baseline median. A third connection looks at the ingest backend in
-`pg_stat_activity` every 5 ms: the longest time it was seen waiting on a lock says whether a
-stall was blocking (the operation's locks) or contention (CPU, disk, WAL on a shared
-machine). WAL is the maintenance backend's own (PostgreSQL 18 `pg_stat_get_backend_wal`), so
-the ingest's WAL is not in it. The four operations are run in 3 rounds (`--quick`: 1); each
-row gives the median of an operation's own figures and the worst of ingestion's.
+Ingestion is two loops of the production write path, `store.writer.write` (rows and
+offsets in one transaction), each on its own connection as two workers of one consumer group
+(each its own Kafka partition): each writes a batch of 2 000 CDR rows every 100 ms, staggered
+(40 000 rows/s in all, near a worker's full rate; a batch that ends late is followed at once).
+With two writers a transaction is nearly always open on `ruaj.cdr`, so an operation that
+queues for a lock on it holds up the other writer behind it, as in production. Each batch's
+latency is the wall time of that call. Every operation has its own baseline, the batches of
+the seconds before it; the batches during an operation are those whose call overlaps it, and
+its *stall* is the longest of them minus the baseline median. Another connection looks at the
+ingest backends in `pg_stat_activity` every 5 ms: the longest time one was seen waiting on a
+lock says whether a stall was blocking (the operation's locks) or contention (CPU, disk, WAL
+on a shared machine). WAL is the maintenance backend's own (PostgreSQL 18
+`pg_stat_get_backend_wal`), so the ingest's WAL is not in it. The four operations are run in
+3 rounds (`--quick`: 1); each row gives the median of an operation's own figures and the
+worst of ingestion's.
 """
 
 from __future__ import annotations
@@ -62,11 +65,12 @@ TARGET = "38344999001"
 POPULATION = 1_000_000
 TARGET_EVERY = 200  # one row in this many names the target
 BATCH_ROWS = 2000
-BATCH_EVERY = 0.050  # seconds between batch starts
+INGESTERS = 2  # ingest loops, each on its own connection, as workers of one consumer group
+BATCH_EVERY = 0.100  # seconds between batch starts of one loop
 TARGET_STALL_MS = 100.0
 _GROUP = "bench-retention"
 REPEATS = 3  # rounds of the four operations (`--quick`: 1)
-SAMPLE_EVERY = 0.005  # seconds between looks at the ingest backend's wait event
+SAMPLE_EVERY = 0.005  # seconds between looks at the ingest backends' wait events
 CONCURRENT = "drop (DETACH CONCURRENTLY)"
 PLAIN = "drop (plain DETACH, not owner)"
 HELD = "drop under a legal hold"
@@ -104,10 +108,11 @@ WHERE start_time >= $2 AND start_time < $3
   AND (calling_number = $1 OR called_number = $1 OR forwarded_to = $1 OR served_msisdn = $1)
 """
 _DELETE: LiteralString = "DELETE FROM ruaj.cdr WHERE start_time >= $1 AND start_time < $2"
-# What the ingest backend waits on: NULL when running on CPU, '' when idle between batches.
+# What an ingest backend waits on: NULL when running on CPU, '' when idle between batches.
 _WAITING: LiteralString = """
-SELECT CASE WHEN state <> 'active' THEN '' ELSE wait_event_type || ':' || wait_event END
-FROM pg_stat_activity WHERE pid = $1
+SELECT pid, CASE WHEN state <> 'active' THEN '' ELSE wait_event_type || ':' || wait_event END
+       AS wait
+FROM pg_stat_activity WHERE pid = ANY ($1::integer[])
 """
 _BACKEND_WAL: LiteralString = "SELECT wal_bytes FROM pg_stat_get_backend_wal(pg_backend_pid())"
 
@@ -118,8 +123,9 @@ class Ingest:
 
     conn: db.Connection
     day: date
-    rng: random.Random = field(default_factory=lambda: random.Random(2026))
+    partition: int  # the Kafka partition its batches come from: each loop has its own
     offset: int = 0
+    rng: random.Random = field(default_factory=random.Random)
     calls: list[tuple[float, float]] = field(default_factory=list)  # (start, end), perf_counter
 
     def _batch(self) -> writer.Batch:
@@ -135,16 +141,18 @@ class Ingest:
                 f"29501{rng.randrange(10**10):010d}", None, f"295-01-{rng.randrange(1000, 1500)}-1",
                 None, "NORMAL_CLEARING", "msc-1",
             )  # fmt: skip
-            batch.add(writer.Item("ruaj.cdr", 0, self.offset, "cdr", row, at))
+            batch.add(writer.Item("ruaj.cdr", self.partition, self.offset, "cdr", row, at))
             self.offset += 1
         return batch
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Write a batch every `BATCH_EVERY` seconds until `stop` is set."""
+        """Write a batch every `BATCH_EVERY` seconds until `stop` is set (the loops start
+        staggered, so that their batches interleave)."""
 
         async def nothing(_: object) -> None:
             return None
 
+        await asyncio.sleep(BATCH_EVERY * self.partition / INGESTERS)
         while not stop.is_set():
             batch = self._batch()
             started = time.perf_counter()
@@ -166,23 +174,24 @@ class Ingest:
 
 @dataclass(slots=True)
 class Sampler:
-    """Looks at the ingest backend's wait event every `SAMPLE_EVERY` seconds."""
+    """Looks at the ingest backends' wait events every `SAMPLE_EVERY` seconds."""
 
     conn: db.Connection
-    pid: int
-    samples: list[tuple[float, str | None]] = field(default_factory=list)  # (when, wait)
+    pids: list[int]
+    samples: list[tuple[float, int, str | None]] = field(default_factory=list)  # when, pid, wait
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sample until `stop` is set."""
         while not stop.is_set():
-            wait: str | None = await self.conn.fetchval(_WAITING, self.pid)
-            self.samples.append((time.perf_counter(), wait))
+            rows = await self.conn.fetch(_WAITING, self.pids)
+            at = time.perf_counter()
+            self.samples += [(at, row["pid"], row["wait"]) for row in rows]
             await asyncio.sleep(SAMPLE_EVERY)
 
     def waits(self, lo: float, hi: float) -> str:
-        """What the ingest backend was seen doing in [lo, hi] while in a batch: the share of
+        """What the ingest backends were seen doing in [lo, hi] while in a batch: the share of
         samples on CPU and on its two most frequent wait events."""
-        seen = Counter(w if w is not None else "CPU" for at, w in self.samples
+        seen = Counter(w if w is not None else "CPU" for at, _, w in self.samples
                        if lo <= at <= hi and w != "")  # fmt: skip
         total = sum(seen.values())
         if not total:
@@ -192,15 +201,16 @@ class Sampler:
     def longest_wait_ms(self, lo: float, hi: float) -> float:
         """The longest unbroken run of lock-waiting samples that overlaps [lo, hi], from its
         first waiting sample to the first sample after it that was not waiting."""
-        longest, began = 0.0, None
-        for at, wait in self.samples:
+        longest = 0.0
+        began: dict[int, float] = {}
+        for at, pid, wait in self.samples:
             waiting = wait is not None and wait.startswith("Lock:")
-            if waiting and began is None:
-                began = at
-            elif not waiting and began is not None:
-                if at >= lo and began <= hi:
-                    longest = max(longest, (at - began) * 1000)
-                began = None
+            if waiting:
+                began.setdefault(pid, at)
+            elif pid in began:
+                first = began.pop(pid)
+                if at >= lo and first <= hi:
+                    longest = max(longest, (at - first) * 1000)
         return longest
 
 
@@ -292,31 +302,37 @@ async def _session(
     url: str, maint: db.Connection, today: date, steps: list[tuple[str, Operation]],
     baseline_s: float,
 ) -> list[Outcome]:  # fmt: skip
-    """Run the ingest loop; after `baseline_s`, each step in turn (1 s apart), timed."""
-    ingest_conn = await db.connect(url)
-    sampler_conn = await db.connect(url)
-    stored = await writer.stored_offsets(ingest_conn, _GROUP, [("ruaj.cdr", 0)])
-    ingest = Ingest(ingest_conn, today, offset=stored.get(("ruaj.cdr", 0), 0))
-    sampler = Sampler(sampler_conn, ingest_conn.get_server_pid())
+    """Run the ingest loops; after `baseline_s`, each step in turn (1 s apart), timed."""
+    conns = [await db.connect(url) for _ in range(INGESTERS + 1)]
+    sampler_conn, ingest_conns = conns[0], conns[1:]
+    keys = [("ruaj.cdr", n) for n in range(INGESTERS)]
+    stored = await writer.stored_offsets(sampler_conn, _GROUP, keys)
+    ingests = [Ingest(c, today, n, offset=stored.get(k, 0))
+               for n, (c, k) in enumerate(zip(ingest_conns, keys, strict=True))]  # fmt: skip
+    sampler = Sampler(sampler_conn, [c.get_server_pid() for c in ingest_conns])
     stop = asyncio.Event()
     outcomes = []
+
+    def latencies_ms(lo: float, hi: float) -> list[float]:
+        return [ms for i in ingests for ms in i.latencies_ms(lo, hi)]
+
     try:
         async with asyncio.TaskGroup() as group:
-            loop = group.create_task(ingest.run(stop))
+            loops = [group.create_task(i.run(stop)) for i in ingests]
             sampling = group.create_task(sampler.run(stop))
             try:
                 await asyncio.sleep(baseline_s)
                 for name, step in steps:
-                    base_lo = time.perf_counter() - baseline_s
-                    baseline = [(e - s) * 1000 for s, e in ingest.calls[_WARM_UP:]
-                                if s >= base_lo]  # fmt: skip
+                    now = time.perf_counter()
+                    baseline = [(e - s) * 1000 for i in ingests for s, e in i.calls[_WARM_UP:]
+                                if s >= now - baseline_s]  # fmt: skip
                     wal = await _backend_wal(maint)
                     started = time.perf_counter()
                     rows, detail = await step(maint)
                     ended = time.perf_counter()
                     wal = await _backend_wal(maint) - wal
                     await asyncio.sleep(1.0)  # the batch in flight at the end, and a margin
-                    during = ingest.latencies_ms(started, ended)
+                    during = latencies_ms(started, ended)
                     waited = sampler.longest_wait_ms(started, ended)
                     waits = sampler.waits(started, ended)
                     outcomes.append(Outcome(name, rows, ended - started, wal, during, baseline,
@@ -324,11 +340,12 @@ async def _session(
                     await asyncio.sleep(max(0.0, baseline_s - 1.0))  # the next baseline
             finally:
                 stop.set()
-            await loop
+            for loop in loops:
+                await loop
             await sampling
     finally:
-        await sampler_conn.close()
-        await ingest_conn.close()
+        for conn in conns:
+            await conn.close()
     return outcomes
 
 
@@ -455,7 +472,7 @@ def _row(runs: list[Outcome]) -> dict[str, object]:
         "stall_ms_each": " ".join(f"{o.stall_ms:.0f}" for o in runs),
         "ingest_lock_wait_ms_max": max(o.lock_wait_ms for o in runs),
         "ingest_waits_worst_run": worst.waits,
-        "detail": worst.detail,
+        "detail": " | ".join(dict.fromkeys(o.detail for o in runs)),
     }
 
 
@@ -476,7 +493,7 @@ def _notes(report: Report, rows: int, repeats: int, outcomes: list[Outcome],
         report.notes.append(
             f"target (a drop stalls ingestion at most {TARGET_STALL_MS:.0f} ms), {name}: "
             f"{'met' if stall <= TARGET_STALL_MS else 'NOT met'}, worst stall {stall:.0f} ms "
-            f"over {len(runs)} run(s); longest lock wait of the ingest backend {waited:.0f} ms"
+            f"over {len(runs)} run(s); longest lock wait of an ingest backend {waited:.0f} ms"
             f"{why}"
         )
     idle = [o for o in outcomes if o.operation == IDLE]
@@ -496,10 +513,11 @@ def _notes(report: Report, rows: int, repeats: int, outcomes: list[Outcome],
     )
     report.notes.append(
         f"day partition of {rows:,} rows, reloaded (vacuumed, checkpointed) before each drop "
-        f"and each DELETE; {repeats} round(s) of the four; ingest: {BATCH_ROWS:,}-row batches "
-        f"through store.writer.write every {BATCH_EVERY * 1000:.0f} ms, {ingested:,} rows "
+        f"and each DELETE; {repeats} round(s) of the four; ingest: {INGESTERS} loops of "
+        f"{BATCH_ROWS:,}-row batches through store.writer.write, each every "
+        f"{BATCH_EVERY * 1000:.0f} ms, {ingested:,} rows "
         "written in all; stall = longest batch overlapping the operation minus the median "
-        "batch of the seconds before it; lock wait = the ingest backend seen waiting on a "
+        "batch of the seconds before it; lock wait = an ingest backend seen waiting on a "
         f"heavyweight lock in pg_stat_activity, sampled every {SAMPLE_EVERY * 1000:.0f} ms "
         "(the longest unbroken run overlapping the operation)"
     )
