@@ -58,7 +58,7 @@ from pydantic import SecretStr
 
 from bench.support import Env, Report
 from ingest import codec
-from store import db, holds, partitions, retention, writer
+from store import db, errors, holds, partitions, retention, writer
 from store.settings import StoreSettings
 
 TARGET = "38344999001"
@@ -79,6 +79,8 @@ VACUUM = "VACUUM after the DELETE"
 IDLE_S = 0.4  # about a drop's time
 IDLE = f"control: nothing for {IDLE_S * 1000:.0f} ms"
 CONTROL_BLOCK_S = 0.2
+FAILED = "NOT dropped"
+LOCK_TIMEOUT_MS = StoreSettings.model_fields["retention_lock_timeout_ms"].default
 CONTROL = f"control: ruaj.cdr locked {CONTROL_BLOCK_S * 1000:.0f} ms"
 _WARM_UP = 3  # first batches of a connection, not in any baseline
 
@@ -355,10 +357,23 @@ def _drop(settings: StoreSettings, day: date, *, concurrently: bool) -> Operatio
 
     async def step(conn: db.Connection) -> tuple[int, str]:
         limit = retention.cutoff(settings, "cdr", datetime.now(UTC))
-        dropped = await retention.drop(conn, settings, due, limit, concurrently=concurrently)
+        try:
+            dropped = await retention.drop(conn, settings, due, limit, concurrently=concurrently)
+        except errors.TransientStoreError:
+            # What `ruaj maintain` does then: the partition is left for its next pass.
+            return 0, f"{FAILED} ({settings.retention_drop_attempts} attempts timed out)"
         return dropped.rows, f"attempts {dropped.attempts}, held rows {dropped.held_rows}"
 
     return step
+
+
+async def _finish(conn: db.Connection, settings: StoreSettings, day: date) -> None:
+    """Drop the day if a drop left it (ingestion stopped: what the next pass would do)."""
+    partition = partitions.Partition(table="cdr", day=day)
+    for due in await retention.present(conn):
+        if due.partition == partition:
+            limit = retention.cutoff(settings, "cdr", datetime.now(UTC))
+            await retention.drop(conn, settings, due, limit, concurrently=True)
 
 
 def _delete(day: date) -> Operation:
@@ -428,10 +443,12 @@ async def run(env: Env) -> Report:
                 await _load_day(maint, old, rows)
                 step = _drop(settings, old, concurrently=concurrently)
                 outcomes += await _session(url, maint, today, [(name, step)], baseline_s)
+                await _finish(maint, settings, old)
             naming = await _load_day(maint, old, rows)
             hold_id = await _hold(maint, old)
             step = _drop(settings, old, concurrently=True)
             outcomes += await _session(url, maint, today, [(HELD, step)], baseline_s)
+            await _finish(maint, settings, old)
             held = (await holds.held_rows(maint))["cdr"]
             if held != naming:
                 raise RuntimeError(f"{held} rows held, {naming} name the held MSISDN")
@@ -460,7 +477,7 @@ def _row(runs: list[Outcome]) -> dict[str, object]:
     return {
         "operation": runs[0].operation,
         "runs": len(runs),
-        "rows": runs[0].rows,
+        "rows": max(o.rows for o in runs),
         "seconds_median": statistics.median(o.seconds for o in runs),
         "seconds_max": max(o.seconds for o in runs),
         "wal_mib": statistics.median(o.wal_bytes for o in runs) / 2**20,
@@ -496,6 +513,15 @@ def _notes(report: Report, rows: int, repeats: int, outcomes: list[Outcome],
             f"over {len(runs)} run(s); longest lock wait of an ingest backend {waited:.0f} ms"
             f"{why}"
         )
+    drops = [o for o in outcomes if o.operation in (CONCURRENT, PLAIN, HELD)]
+    failed = [o for o in drops if o.detail.startswith(FAILED)]
+    retried = [o for o in drops if "attempts 1," not in o.detail]
+    report.notes.append(
+        f"drops that needed a retry (a detach step hit the {LOCK_TIMEOUT_MS} ms lock_timeout): "
+        f"{len(retried)} of {len(drops)}; that failed every attempt (left for the next pass, "
+        f"then dropped with ingestion stopped): {len(failed)}"
+        + "".join(f"; {o.operation}: {o.detail}" for o in failed)
+    )
     idle = [o for o in outcomes if o.operation == IDLE]
     report.notes.append(
         f"noise floor (the same measure over {IDLE_S * 1000:.0f} ms of doing nothing, "
