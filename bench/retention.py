@@ -206,7 +206,7 @@ class Sampler:
         longest = 0.0
         began: dict[int, float] = {}
         for at, pid, wait in self.samples:
-            waiting = wait is not None and wait.startswith("Lock:")
+            waiting = wait == "Lock:relation"  # a table lock (not extend, not a row)
             if waiting:
                 began.setdefault(pid, at)
             elif pid in began:
@@ -543,8 +543,8 @@ def _notes(report: Report, rows: int, repeats: int, outcomes: list[Outcome],
         f"{BATCH_ROWS:,}-row batches through store.writer.write, each every "
         f"{BATCH_EVERY * 1000:.0f} ms, {ingested:,} rows "
         "written in all; stall = longest batch overlapping the operation minus the median "
-        "batch of the seconds before it; lock wait = an ingest backend seen waiting on a "
-        f"heavyweight lock in pg_stat_activity, sampled every {SAMPLE_EVERY * 1000:.0f} ms "
+        "batch of the seconds before it; lock wait = an ingest backend seen waiting on a table "
+        f"lock (Lock:relation) in pg_stat_activity, sampled every {SAMPLE_EVERY * 1000:.0f} ms "
         "(the longest unbroken run overlapping the operation)"
     )
     report.notes.append(
