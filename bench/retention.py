@@ -33,8 +33,8 @@ latency is the wall time of that call. Every operation has its own baseline, the
 the seconds before it; the batches during an operation are those whose call overlaps it, and
 its *stall* is the longest of them minus the baseline median. Another connection looks at the
 ingest backends in `pg_stat_activity` every 5 ms: the longest time one was seen waiting on a
-lock says whether a stall was blocking (the operation's locks) or contention (CPU, disk, WAL
-on a shared machine). WAL is the maintenance backend's own (PostgreSQL 18
+table lock says whether a stall was blocking (the operation's locks) or contention (CPU,
+disk, WAL on a shared machine). WAL is the maintenance backend's own (PostgreSQL 18
 `pg_stat_get_backend_wal`), so the ingest's WAL is not in it. The four operations are run in
 3 rounds (`--quick`: 1); each row gives the median of an operation's own figures and the
 worst of ingestion's.
