@@ -505,7 +505,7 @@ def _notes(report: Report, rows: int, repeats: int, outcomes: list[Outcome],
             why = (
                 " — blocked on a lock"
                 if blocked
-                else " — no lock wait: ingestion slowed down (CPU, disk), not blocked"
+                else " — mostly not a lock wait: ingestion slowed down (CPU, disk)"
             )
         report.notes.append(
             f"target (a drop stalls ingestion at most {TARGET_STALL_MS:.0f} ms), {name}: "
