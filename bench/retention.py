@@ -9,8 +9,9 @@ which one MSISDN (the target) is a party of 1 in 200. While an ingest loop write
 each operation runs once on a freshly loaded copy of that day:
 
 - `drop (DETACH CONCURRENTLY)`: `store.retention.drop` as `ruaj maintain` runs it for a login
-  that owns the event tables — detach concurrently, then copy held rows, drop and audit in one
-  transaction, each step under the 100 ms `lock_timeout`, retried;
+  that owns the event tables — detach concurrently (under the concurrent-detach timeout: it
+  blocks no writer while it waits for older transactions), then copy held rows, drop and audit
+  in one transaction under the short `lock_timeout`, each step retried;
 - `drop (plain DETACH)`: the same for a login that does not own them (`ruaj_maintenance`):
   `ruaj.partition_detach`, a plain DETACH with a moment of ACCESS EXCLUSIVE on `ruaj.cdr`;
 - `drop under a legal hold`: the concurrent drop with an active hold on the target over that
@@ -81,6 +82,7 @@ IDLE = f"control: nothing for {IDLE_S * 1000:.0f} ms"
 CONTROL_BLOCK_S = 0.2
 FAILED = "NOT dropped"
 LOCK_TIMEOUT_MS = StoreSettings.model_fields["retention_lock_timeout_ms"].default
+CONCURRENT_TIMEOUT_MS = StoreSettings.model_fields["retention_concurrent_detach_timeout_ms"].default
 CONTROL = f"control: ruaj.cdr locked {CONTROL_BLOCK_S * 1000:.0f} ms"
 _WARM_UP = 3  # first batches of a connection, not in any baseline
 
@@ -517,7 +519,8 @@ def _notes(report: Report, rows: int, repeats: int, outcomes: list[Outcome],
     failed = [o for o in drops if o.detail.startswith(FAILED)]
     retried = [o for o in drops if "attempts 1," not in o.detail]
     report.notes.append(
-        f"drops that needed a retry (a detach step hit the {LOCK_TIMEOUT_MS} ms lock_timeout): "
+        f"drops that needed a retry (a step hit its lock_timeout: {LOCK_TIMEOUT_MS} ms for a "
+        f"plain detach or a drop, {CONCURRENT_TIMEOUT_MS} ms for a concurrent detach): "
         f"{len(retried)} of {len(drops)}; that failed every attempt (left for the next pass, "
         f"then dropped with ingestion stopped): {len(failed)}"
         + "".join(f"; {o.operation}: {o.detail}" for o in failed)

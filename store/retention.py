@@ -6,9 +6,11 @@ its table — CONCURRENTLY when this login owns the event tables (writers are no
 all), otherwise through `ruaj.partition_detach` (a plain DETACH, which holds an ACCESS
 EXCLUSIVE lock on the parent for a moment) — and then, in one transaction, its rows covered by
 an active legal hold are copied to hold storage, it is dropped and the drop is audited
-(`ruaj.partition_drop`). Both steps run under a short `lock_timeout`, so writers queued behind
-a waiting detach are held up for at most that long; a step that times out is retried, and a
-partition still attached after every attempt is left for the next pass.
+(`ruaj.partition_drop`). The plain detach and the drop run under a short `lock_timeout`, so
+writers queued behind a waiting ACCESS EXCLUSIVE request are held up for at most that long; a
+concurrent detach (or the FINALIZE of one a killed pass left pending) waits longer for the
+transactions older than it, holding nothing a writer needs. A step that times out is retried,
+and a partition still attached after every attempt is left for the next pass.
 
 A pass that was killed can leave a partition half detached (DETACH CONCURRENTLY pending: it
 is finalized) or detached but not dropped (it is dropped): the plan finds both.
@@ -201,13 +203,19 @@ async def drop(
     """
     attempts = settings.retention_drop_attempts
     timeout = settings.retention_lock_timeout_ms
+    # DETACH CONCURRENTLY and FINALIZE take SHARE UPDATE EXCLUSIVE (no writer waits for it)
+    # and then wait for every older transaction to end: they may wait longer than a lock that
+    # queues writers behind it.
+    waiting = settings.retention_concurrent_detach_timeout_ms
     state: str | None = due.state
     for attempt in range(1, attempts + 1):
         try:
             if state == ATTACHED and concurrently:
-                await _detach_concurrently(conn, due.partition, timeout)
-            elif state in (ATTACHED, PENDING):
-                await _detach(conn, due.partition, timeout)  # FINALIZEs a pending detach
+                await _detach_concurrently(conn, due.partition, waiting)
+            elif state == PENDING:
+                await _detach(conn, due.partition, waiting)  # FINALIZEs the pending detach
+            elif state == ATTACHED:
+                await _detach(conn, due.partition, timeout)  # plain: ACCESS EXCLUSIVE
             rows, held = await _drop_detached(conn, due.partition, limit, timeout)
             return Dropped(partition=due.partition, rows=rows, held_rows=held, attempts=attempt)
         except errors.TransientStoreError as exc:

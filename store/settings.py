@@ -23,12 +23,16 @@ class StoreSettings(BaseSettings):
     retention_ip_session_days: int = Field(default=365, ge=1)
     retention_subscriber_days: int = Field(default=3 * 365, ge=1)
     retention_dead_letter_days: int = Field(default=30, ge=1)
-    # `ruaj maintain`: days ahead for which partitions exist (today included), how long a
-    # detach or drop may wait for a lock before it gives up and is retried (short, so writers
-    # queued behind it are never held up for long), attempts per pass, and the pause between
-    # passes of the service.
+    # `ruaj maintain`: days ahead for which partitions exist (today included); how long a
+    # plain detach or a drop may wait for a lock before it gives up and is retried (short:
+    # writers queued behind a waiting ACCESS EXCLUSIVE request are held up that long at most);
+    # how long a DETACH … CONCURRENTLY, or the FINALIZE of one left pending, may wait for the
+    # transactions that began before it (longer: it waits holding no lock a writer needs, and
+    # ingest transactions under load last a few hundred milliseconds); attempts per pass; the
+    # pause between passes of the service.
     partitions_ahead_days: int = Field(default=7, ge=1)
-    retention_lock_timeout_ms: int = Field(default=100, ge=1)
+    retention_lock_timeout_ms: int = Field(default=50, ge=1)
+    retention_concurrent_detach_timeout_ms: int = Field(default=10_000, ge=1)
     retention_drop_attempts: int = Field(default=3, ge=1)
     maintain_interval_seconds: float = Field(default=300.0, gt=0)
     # Subscribers erased per transaction by the `subscribers` step of `ruaj maintain` (bounded,

@@ -34,6 +34,7 @@ def settings(url: str, **windows: int) -> StoreSettings:
     values: dict[str, Any] = {
         "database_url": url,
         "retention_lock_timeout_ms": 50,
+        "retention_concurrent_detach_timeout_ms": 200,
         "retention_drop_attempts": 2,
     }
     values.update(windows)

@@ -32,6 +32,7 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
         "RUAJ_DATABASE_URL": database_url,
         "RUAJ_STACK_DIR": str(tmp_path / "stack"),
         "RUAJ_RETENTION_LOCK_TIMEOUT_MS": "50",
+        "RUAJ_RETENTION_CONCURRENT_DETACH_TIMEOUT_MS": "200",
         "RUAJ_RETENTION_DROP_ATTEMPTS": "2",
         "PYTHONUNBUFFERED": "1",
     }
