@@ -33,7 +33,7 @@ class StoreSettings(BaseSettings):
     partitions_ahead_days: int = Field(default=7, ge=1)
     retention_lock_timeout_ms: int = Field(default=50, ge=1)
     retention_concurrent_detach_timeout_ms: int = Field(default=10_000, ge=1)
-    retention_drop_attempts: int = Field(default=3, ge=1)
+    retention_drop_attempts: int = Field(default=8, ge=1)
     maintain_interval_seconds: float = Field(default=300.0, gt=0)
     # Subscribers erased per transaction by the `subscribers` step of `ruaj maintain` (bounded,
     # so the audit log's append lock is never held for long).
