@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import LiteralString
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.support import Env, Report
+from bench.support import Env, Report, bulk_insert, percentile
 from ruaj import progress
 from store import db, partitions
 
@@ -97,30 +97,12 @@ def _sizes(env: Env) -> list[int]:
     return [int(largest / 7.5), int(largest / 2.5), largest]
 
 
-_INDEXES: LiteralString = """
-SELECT i.relname AS name, pg_get_indexdef(x.indexrelid) AS definition
-FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-WHERE x.indrelid = $1::regclass AND NOT x.indisprimary
-"""
-
-
 async def _grow_day(conn: db.Connection, day: datetime, rows: int) -> None:
-    """Add `rows` random calls to one day's partition the way bulk loads are done: detach it,
-    drop its secondary indexes, insert, rebuild them (sorted builds instead of millions of
-    random index insertions), attach it again (the rebuilt indexes are taken as they are)."""
-    name = f"ruaj.{partitions.name('cdr', day.date())}"
-    low, high = day.isoformat(), (day + timedelta(days=1)).isoformat()
-    await conn.execute(f"ALTER TABLE ruaj.cdr DETACH PARTITION {name}")
-    indexes = await conn.fetch(_INDEXES, name)
-    for index in indexes:
-        await conn.execute(f"DROP INDEX ruaj.{db.quote_ident(index['name'])}")
-    await conn.execute(_DAY.replace("INSERT INTO ruaj.cdr", f"INSERT INTO {name}"), day, rows,
-                       POPULATION)  # fmt: skip
-    for index in indexes:
-        await conn.execute(index["definition"])
-    await conn.execute(
-        f"ALTER TABLE ruaj.cdr ATTACH PARTITION {name} FOR VALUES FROM ('{low}') TO ('{high}')"
-    )
+    """Add `rows` random calls to one day's partition, bulk-load style (`support.bulk_insert`)."""
+    name = partitions.name("cdr", day.date())
+    insert = _DAY.replace("INSERT INTO ruaj.cdr", f"INSERT INTO ruaj.{db.quote_ident(name)}")
+    await bulk_insert(conn, "cdr", name, day, day + timedelta(days=1), insert, day, rows,
+                      POPULATION)  # fmt: skip
 
 
 async def _grow(conn: db.Connection, have: int, want: int, shown: progress.Progress) -> int:
@@ -130,11 +112,6 @@ async def _grow(conn: db.Connection, have: int, want: int, shown: progress.Progr
         await _grow_day(conn, START + timedelta(days=day), per_day)
         shown.set(have + per_day * (day + 1))
     return have + per_day * DAYS
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def _timed(
@@ -187,8 +164,8 @@ async def run(env: Env) -> Report:
                 for kind, times in (("guarded", guarded), ("raw", raw)):
                     report.rows.append({
                         "cdr_rows": have, "query": kind, "rows_returned": rows,
-                        "p50_ms": statistics.median(times), "p95_ms": _percentile(times, 0.95),
-                        "p99_ms": _percentile(times, 0.99), "max_ms": max(times),
+                        "p50_ms": statistics.median(times), "p95_ms": percentile(times, 0.95),
+                        "p99_ms": percentile(times, 0.99), "max_ms": max(times),
                         "load_seconds": round(loaded_s, 1),
                     })  # fmt: skip
         finally:

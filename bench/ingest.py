@@ -39,7 +39,7 @@ from typing import LiteralString
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import _proc
-from bench.support import Env, Report
+from bench.support import Env, Report, load_average
 from ingest import avro, codec, consumer, simulator
 from ingest.errors import PoisonRecord
 from ingest.settings import IngestSettings
@@ -349,7 +349,7 @@ async def run(env: Env) -> Report:
         f"decode + validate {stream.decode_us:.1f} µs/message (CPU, not in the COPY time)"
     )
     report.notes.append(_memory_note(memory))
-    report.notes.append(f"load average at the end: {_load()}")
+    report.notes.append(f"load average at the end: {load_average()}")
     return report
 
 
@@ -367,8 +367,3 @@ def _memory_note(memory: list[tuple[int, int]]) -> str:
         f"ruaj ingest resident memory: {at(0.1):.0f} MiB at 10 % of the stream, "
         f"{at(0.5):.0f} MiB at 50 %, {at(1.0):.0f} MiB at the end (peak {peak:.0f} MiB)"
     )
-
-
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import os
 import random
 import statistics
 import time
@@ -51,7 +50,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import LiteralString
 
-from bench.support import Env, Report
+from bench.support import Env, Report, load_average, percentile
 from ingest import traffic
 from ruaj import progress
 from store import db, partitions, registry
@@ -278,16 +277,6 @@ def _sizes(env: Env) -> list[int]:
     return [largest // 20, largest // 4, largest]
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
-
-
 def _status_rows(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
@@ -444,7 +433,7 @@ async def _explained(conn: db.Connection, probe: Probe) -> str:
 def _row(size: int, query: str, probe: str, times: list[float], found: int) -> dict[str, object]:
     return {
         "ip_session_rows": size, "query": query, "probe": probe, "calls": len(times),
-        "found": found, "p50_ms": statistics.median(times), "p99_ms": _percentile(times, 0.99),
+        "found": found, "p50_ms": statistics.median(times), "p99_ms": percentile(times, 0.99),
         "max_ms": max(times),
     }  # fmt: skip
 
@@ -571,7 +560,7 @@ async def run(env: Env) -> Report:
                     "identity_mb": round(sizes_now["identity"] / 2**20),
                     "explain": await _explained(conn, hits[0]),
                     "checked": f"{compared} spans = ingest path, {checked} answers = brute force",
-                    "load_average": _load(),
+                    "load_average": load_average(),
                 })  # fmt: skip
                 report.notes.append("load " + ", ".join(f"{k}={v}" for k, v in load_row.items()))
         finally:

@@ -57,7 +57,7 @@ from typing import LiteralString
 
 from pydantic import SecretStr
 
-from bench.support import Env, Report
+from bench.support import Env, Report, bulk_insert, load_average, percentile
 from ingest import codec
 from store import db, errors, holds, partitions, retention, writer
 from store.settings import StoreSettings
@@ -100,11 +100,6 @@ FROM (SELECT $1::timestamptz + (g * (interval '1 day' / $2)) AS t,
                   ELSE '38344' || lpad((random() * ($3 - 1))::int::text, 6, '0') END AS a,
              '38344' || lpad((random() * ($3 - 1))::int::text, 6, '0') AS b
       FROM generate_series(0, $2 - 1) g) x
-"""
-_INDEXES: LiteralString = """
-SELECT i.relname AS name, pg_get_indexdef(x.indexrelid) AS definition
-FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-WHERE x.indrelid = $1::regclass AND NOT x.indisprimary
 """
 _NAMING_TARGET: LiteralString = """
 SELECT count(*) FROM ruaj.cdr
@@ -252,15 +247,10 @@ class Outcome:
             "batches_during": len(self.during_ms),
             "max_batch_ms_during": self.worst_ms,
             "baseline_p50_ms": statistics.median(self.baseline_ms),
-            "baseline_p99_ms": _percentile(self.baseline_ms, 0.99),
+            "baseline_p99_ms": percentile(self.baseline_ms, 0.99),
             "stall_ms": self.stall_ms,
             "detail": self.detail,
         }
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def _start(day: date) -> datetime:
@@ -274,18 +264,8 @@ async def _load_day(conn: db.Connection, day: date, rows: int) -> int:
     name = await partitions.ensure(conn, "cdr", day)
     qualified = f"ruaj.{db.quote_ident(name)}"
     low, high = _start(day), _start(day) + timedelta(days=1)
-    await conn.execute(f"ALTER TABLE ruaj.cdr DETACH PARTITION {qualified}")
-    indexes = await conn.fetch(_INDEXES, qualified)
-    for index in indexes:
-        await conn.execute(f"DROP INDEX ruaj.{db.quote_ident(index['name'])}")
-    await conn.execute(_DAY.format(partition=qualified), low, rows, POPULATION, TARGET_EVERY,
-                       TARGET)  # fmt: skip
-    for index in indexes:
-        await conn.execute(index["definition"])
-    await conn.execute(
-        f"ALTER TABLE ruaj.cdr ATTACH PARTITION {qualified} "
-        f"FOR VALUES FROM ('{low.isoformat()}') TO ('{high.isoformat()}')"
-    )
+    await bulk_insert(conn, "cdr", name, low, high, _DAY.format(partition=qualified), low, rows,
+                      POPULATION, TARGET_EVERY, TARGET)  # fmt: skip
     await conn.execute(f"VACUUM (FREEZE, ANALYZE) {qualified}")
     await conn.execute("CHECKPOINT")
     naming: int = await conn.fetchval(_NAMING_TARGET, TARGET, low, high)
@@ -486,7 +466,7 @@ def _row(runs: list[Outcome]) -> dict[str, object]:
         "batches_during": sum(len(o.during_ms) for o in runs),
         "max_batch_ms_during": worst.worst_ms,
         "baseline_p50_ms": statistics.median(baseline),
-        "baseline_p99_ms": _percentile(baseline, 0.99),
+        "baseline_p99_ms": percentile(baseline, 0.99),
         "stall_ms_worst": worst.stall_ms,
         "stall_ms_each": " ".join(f"{o.stall_ms:.0f}" for o in runs),
         "ingest_lock_wait_ms_max": max(o.lock_wait_ms for o in runs),
@@ -552,10 +532,5 @@ def _notes(report: Report, rows: int, repeats: int, outcomes: list[Outcome],
     )
     report.notes.append(
         f"shared machine: {os.cpu_count()} CPUs, PostgreSQL, this process and possibly other "
-        f"benchmarks on them; load average at the end {_load()}"
+        f"benchmarks on them; load average at the end {load_average()}"
     )
-
-
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"

@@ -15,8 +15,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 from urllib.parse import urlsplit, urlunsplit
 
 from ruaj import stack
@@ -116,3 +117,44 @@ class Env:
             yield server
         finally:
             server.stop()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value at `fraction` (0..1) of the sorted values (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def load_average() -> str:
+    """The machine's load averages, for the notes of a shared machine."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+_SECONDARY_INDEXES: LiteralString = """
+SELECT i.relname AS name, pg_get_indexdef(x.indexrelid) AS definition
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE x.indrelid = $1::regclass AND NOT x.indisprimary
+"""
+
+
+async def bulk_insert(
+    conn: db.Connection, table: str, partition: str, low: datetime, high: datetime,
+    insert: str, *args: object,
+) -> None:  # fmt: skip
+    """Run `insert` (an INSERT into the day partition `ruaj.<partition>` of `ruaj.<table>`,
+    covering [low, high)) the way bulk loads are done: detach the partition, drop its secondary
+    indexes, insert, rebuild them (sorted builds instead of millions of random index
+    insertions), attach it again (the rebuilt indexes are taken as they are)."""
+    qualified = f"ruaj.{db.quote_ident(partition)}"
+    await conn.execute(f"ALTER TABLE ruaj.{db.quote_ident(table)} DETACH PARTITION {qualified}")
+    indexes = await conn.fetch(_SECONDARY_INDEXES, qualified)
+    for index in indexes:
+        await conn.execute(f"DROP INDEX ruaj.{db.quote_ident(index['name'])}")
+    await conn.execute(insert, *args)
+    for index in indexes:
+        await conn.execute(index["definition"])
+    await conn.execute(
+        f"ALTER TABLE ruaj.{db.quote_ident(table)} ATTACH PARTITION {qualified} "
+        f"FOR VALUES FROM ('{low.isoformat()}') TO ('{high.isoformat()}')"
+    )
