@@ -547,16 +547,28 @@ class Worker:
     async def _connection(self) -> db.Connection:
         if self._conn is None or self._conn.is_closed():
             conn = await db.connect(self._store_settings.database_url.get_secret_value())
-            if not self._settings.ingest_synchronous_commit:
-                # Safe: see IngestSettings.ingest_synchronous_commit and `_rewind`.
-                try:
+            try:
+                if not self._settings.ingest_synchronous_commit:
+                    # Safe: see IngestSettings.ingest_synchronous_commit and `_rewind`.
                     async with db.translated():
                         await conn.execute("SET synchronous_commit TO off")
-                except BaseException:
-                    conn.terminate()
-                    raise
+                await self._check_written(conn)
+            except BaseException:
+                conn.terminate()
+                raise
             self._conn = conn
         return self._conn
+
+    async def _check_written(self, conn: db.Connection) -> None:
+        """After a reconnection: the database may have lost commits we saw succeed (a crash
+        before their WAL was on disk, a restore from a backup). Partitions still receiving
+        messages would show it at their next write; this finds the quiet ones too."""
+        if not self._written:
+            return
+        stored = await writer.stored_offsets(conn, self._options.group, self._written)
+        behind = {key for key, ours in self._written.items() if stored.get(key, -1) < ours}
+        if behind:
+            self._rewind(behind)
 
     def _failed(self, exc: Exception) -> None:
         if isinstance(exc, errors.TransientStoreError):

@@ -168,11 +168,6 @@ class Item(NamedTuple):
     event_time: datetime | None = None
     reason: str | None = None
 
-    @property
-    def day(self) -> date | None:
-        """The UTC day of the event (its partition), if it is an event to store."""
-        return None if self.event_time is None else self.event_time.date()
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeadLetter:

@@ -22,7 +22,9 @@ import secrets
 import shutil
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from disclosure import keys
 from ingest import truth as sent
@@ -30,6 +32,8 @@ from ruaj import config, narration, progress, stack
 from ruaj.commands import demo_disclosure
 from ruaj.narration import Narrator, Run
 from store import contents, databases, db
+
+T = TypeVar("T")
 
 MARKER = ".ruaj-demo"
 DATABASE = "ruaj_demo"
@@ -179,7 +183,7 @@ async def _stack(tell: Narrator, out: Path) -> Run:
     run = Run(out=out, admin=admin, names=names)
     await tell.ruaj("db", "migrate", env=admin, who="administrator")
     if not embedded_db:
-        stored = await _counts(url)
+        stored = await _read(url, contents.row_counts)
         events = sum(stored[t] for t in ("cdr", "sms", "imei_observation", "ip_session"))
         if events:
             raise config.UsageError(
@@ -189,18 +193,11 @@ async def _stack(tell: Narrator, out: Path) -> Run:
     return run
 
 
-async def _counts(url: str) -> dict[str, int]:
+async def _read(url: str, query: Callable[[db.Connection], Awaitable[T]]) -> T:
+    """`query` on a connection of its own (the demo reads between its steps)."""
     conn = await db.connect(url)
     try:
-        return await contents.row_counts(conn)
-    finally:
-        await conn.close()
-
-
-async def _dead_letters(url: str) -> dict[str, int]:
-    conn = await db.connect(url)
-    try:
-        return await contents.dead_letters_by_reason(conn)
+        return await query(conn)
     finally:
         await conn.close()
 
@@ -300,7 +297,7 @@ async def _stored(
     tell: Narrator, run: Run, truth: sent.Truth, samples: list[narration.Sample]
 ) -> None:
     url = run.admin["RUAJ_DATABASE_URL"]
-    stored = await _counts(url)
+    stored = await _read(url, contents.row_counts)
     good = truth.good_by_table()
     tell.say("rows stored, against the distinct good events the simulator sent:")
     tell.say(f"    {'table':<18}{'stored':>9} {'sent':>14}")
@@ -318,7 +315,7 @@ async def _stored(
         f"re-sent: {truth.kinds['duplicate']:,} messages, {duplicates:,} counted duplicate "
         f'(ruaj_ingest_records_total{{result="duplicate"}}) and stored once  {verdict}'
     )
-    letters = await _dead_letters(url)
+    letters = await _read(url, contents.dead_letters_by_reason)
     tell.say(
         "dead letters (ruaj.dead_letter; the messages themselves are on topic ruaj.dlq, "
         "with headers naming source and reason), against the bad messages sent:"

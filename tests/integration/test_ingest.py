@@ -230,13 +230,18 @@ async def test_a_database_set_back_behind_the_workers_commits_is_filled_again_fr
     with caplog.at_level("WARNING", logger="ingest.consumer"):
         async with running(database_url, ingest_settings(broker.bootstrap)) as (worker, task):
             await _until(lambda: worker.written > 3000, 60)
-            # The backup was taken before any of it: no rows, no offsets.
+            # The backup was taken before any of it: no rows, no offsets; the restored server
+            # starts with no connections.
             await conn.execute(
                 "TRUNCATE ruaj.cdr, ruaj.sms, ruaj.imei_observation, ruaj.ip_session,"
                 " ruaj.ip_session_span, ruaj.dead_letter, ruaj.subscriber_change,"
                 " ruaj.subscriber_identity, ruaj.subscriber_erasure, ruaj.subscriber CASCADE"
             )
             await conn.execute("DELETE FROM ruaj.ingest_offset")
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
             truth = await producing
             await _caught_up(conn, broker.bootstrap, 120, simulator.ALL_TOPICS)
             assert not task.done()
