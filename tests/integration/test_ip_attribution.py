@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import random
 from datetime import timedelta
 
 import pytest
@@ -199,3 +200,49 @@ async def test_imei_imsis_from_observations_and_traffic(conn: db.Connection) -> 
     assert [s.imsi for s in narrow] == ["221020000000001"]  # the end is exclusive
     instant = await registry.imei_imsis(conn, imei, T0 + 50 * MIN, T0 + 50 * MIN)
     assert [s.imsi for s in instant] == ["221020000000002"]
+
+
+async def test_folding_a_batch_per_session_gives_the_spans_of_the_records_themselves(
+    conn: db.Connection,
+) -> None:
+    # apply_session_spans folds each session's records into one span before sending them; the
+    # SQL function given every record unfolded must have come to the same spans. Sessions of
+    # three addresses share overlapping blocks; records come shuffled, in uneven batches, some
+    # replayed, some with a STOP lost and some whose START comes last; half of the sessions
+    # have later records naming another block (the span keeps the earliest record's).
+    rng = random.Random(9162)
+    records = []
+    for number in range(60):
+        start = T0 + rng.randrange(0, 600) * MIN
+        ip = f"198.18.0.{rng.randrange(1, 4)}"
+        first = rng.choice((1024, 1280, 1536))
+        last = first + rng.choice((255, 511))
+        later = first + 64 if rng.random() < 0.5 else first
+        name = f"s{number}"
+        records.append(session(name, "START", start, start=start, public_ip=ip, first=first,
+                               last=last))  # fmt: skip
+        for step in range(rng.randrange(0, 3)):
+            records.append(session(name, "INTERIM", start + (step + 1) * 30 * MIN, start=start,
+                                   public_ip=ip, first=later, last=last))  # fmt: skip
+        if rng.random() < 0.7:
+            end = start + rng.randrange(0, 200) * MIN
+            records.append(session(name, "STOP", end, start=start, end=end, public_ip=ip,
+                                   first=later, last=last))  # fmt: skip
+    rng.shuffle(records)
+    records += rng.sample(records, 20)  # replays
+    cuts = sorted(rng.sample(range(1, len(records)), 3))
+    batches = [records[a:b] for a, b in zip([0, *cuts], [*cuts, len(records)], strict=True)]
+    spans = "SELECT session_id, session_start, public_ip, ports, session_end, last_seen, " \
+            "active FROM ruaj.ip_session_span ORDER BY session_id"  # fmt: skip
+
+    for batch in batches:
+        async with conn.transaction():
+            await registry.apply_session_spans(conn, batch)
+    folded = [tuple(r) for r in await conn.fetch(spans)]
+    await conn.execute("TRUNCATE ruaj.ip_session_span")
+    for batch in batches:
+        columns = [[row[i] for row in batch] for i in (1, 4, 11, 12, 13, 5, 3)]
+        await conn.fetchval(registry._SPANS, *columns)
+    unfolded = [tuple(r) for r in await conn.fetch(spans)]
+    assert len(folded) == 60
+    assert folded == unfolded
