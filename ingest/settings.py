@@ -26,7 +26,7 @@ class IngestSettings(BaseSettings):
     # and offsets): whichever of rows, bytes of messages or seconds since its first message is
     # reached first closes it.
     ingest_group: str = Field(default="ruaj-ingest", min_length=1, max_length=200)
-    ingest_batch_max_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    ingest_batch_max_rows: int = Field(default=20_000, ge=1, le=1_000_000)
     ingest_batch_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     ingest_batch_max_seconds: float = Field(default=0.5, gt=0, le=60)
     # Whether each batch's commit waits until its WAL is on disk (PostgreSQL's
