@@ -48,7 +48,7 @@ from ingest import avro, codec, consumer, simulator
 from ingest.errors import PoisonRecord
 from ingest.settings import IngestSettings
 from ruaj import progress, stack
-from store import db, partitions
+from store import db, partitions, wire
 
 _WRITTEN: LiteralString = (
     "SELECT coalesce(sum(next_offset), 0) FROM ruaj.ingest_offset"
@@ -123,7 +123,7 @@ def generate(events: int, end: datetime) -> Stream:
     decode_us = (time.process_time() - started) / len(messages) * 1e6
     for record in decoded:
         rows[record.table].append(record.row)
-        days[record.table].add(partitions.day_of(record.event_time))
+        days[record.table].add(wire.day(record.event_time))
     return Stream(messages, dict(rows), dict(days), decode_us)
 
 
@@ -211,6 +211,7 @@ async def bare_copy(env: Env, stream: Stream, broker: stack.Broker) -> Measure:
     async with _database(env, "copy", stream) as url:
         conn = await db.connect(url)
         try:
+            await wire.use(conn)  # the rows as the codec makes them, sent as ruaj sends them
             clock = _Clock(await _server_cpu(conn), broker)
             start = clock.read()
             async with conn.transaction():
@@ -241,6 +242,7 @@ async def naive(env: Env, stream: Stream, broker: stack.Broker) -> Measure:
     total = len(stream.messages)
     async with _database(env, "naive", stream) as url:
         conn = await db.connect(url)
+        await wire.use(conn)
         consumer = AIOKafkaConsumer(
             *simulator.TOPICS, bootstrap_servers=broker.bootstrap, group_id="bench-naive",
             enable_auto_commit=True, auto_offset_reset="earliest",

@@ -59,7 +59,7 @@ from pydantic import SecretStr
 
 from bench.support import Env, Report, bulk_insert, load_average, percentile
 from ingest import codec
-from store import db, errors, holds, partitions, retention, writer
+from store import db, errors, holds, partitions, retention, wire, writer
 from store.settings import StoreSettings
 
 TARGET = "38344999001"
@@ -132,10 +132,10 @@ class Ingest:
         batch = writer.Batch()
         rng = self.rng
         for _ in range(BATCH_ROWS):
-            at = start + timedelta(seconds=rng.random() * 86_399)
+            at = wire.timestamp(start + timedelta(seconds=rng.random() * 86_399))
             a = f"38344{rng.randrange(POPULATION):06d}"
             row = (
-                str(uuid.uuid4()), at, at + timedelta(seconds=rng.randrange(600)), "VOICE",
+                str(uuid.uuid4()), at, at + rng.randrange(600) * 1_000_000, "VOICE",
                 "ORIGINATING", a, f"38344{rng.randrange(POPULATION):06d}", None, a,
                 f"29501{rng.randrange(10**10):010d}", None, f"295-01-{rng.randrange(1000, 1500)}-1",
                 None, "NORMAL_CLEARING", "msc-1",
@@ -289,6 +289,8 @@ async def _session(
     """Run the ingest loops; after `baseline_s`, each step in turn (1 s apart), timed."""
     conns = [await db.connect(url) for _ in range(INGESTERS + 1)]
     sampler_conn, ingest_conns = conns[0], conns[1:]
+    for conn in ingest_conns:
+        await wire.use(conn)  # as the worker's: the rows carry wire timestamps
     keys = [("ruaj.cdr", n) for n in range(INGESTERS)]
     stored = await writer.stored_offsets(sampler_conn, _GROUP, keys)
     ingests = [Ingest(c, today, n, offset=stored.get(k, 0))

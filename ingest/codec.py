@@ -40,16 +40,17 @@ Rules (`ingest.identifiers` holds the syntax):
   contract_start` when both are given.
 
 Row values are what asyncpg's binary COPY takes fastest for the 0001 column types: `uuid` as the
-canonical text (asyncpg parses it in C), `timestamptz` as UTC-aware `datetime`, `inet` as the
-packed address `bytes` (4 or 16; asyncpg hands them to `ipaddress.ip_address`, whose packed path
-skips text parsing), `integer`/`bigint` as `int`, `text` as `str`.
+canonical text (asyncpg parses it in C), `timestamptz` and `inet` in the wire forms of
+`store.wire` (an `int` of microseconds since 2000-01-01 UTC; PostgreSQL's binary inet bytes),
+sent as they are on a connection prepared by `store.wire.use`, `integer`/`bigint` as `int`,
+`text` as `str`. `readable(table, row)` gives a row's values as datetimes and addresses.
 
 Speed: this is the hot path (about 50 000 records/s are needed on a core shared with
 PostgreSQL). pydantic stays at the edges (settings, documents): here each record is one call of
 a compiled Avro reader (`ingest.avro_reader`), then precompiled regular expressions and plain
 comparisons on the raw integers, and one tuple. Identifiers repeat (a subscriber's numbers, a
 handset, cells, element names), so each rule remembers the values that passed it (bounded) and
-a repeat costs one set look-up; datetimes are built only once the integers passed. `python -m
+a repeat costs one set look-up; times stay integers throughout. `python -m
 bench decode` gives about 7-14 µs per record, half of it the reader.
 The codec does not decide retention expiry: the pipeline does, from `event_time`.
 """
@@ -65,6 +66,7 @@ from ingest import avro, identifiers
 from ingest.errors import PoisonRecord
 from ingest.schema_registry import SchemaRegistry
 from ingest.settings import IngestSettings
+from store import wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ class Decoded:
     """One valid event, ready to write."""
 
     table: str  # "cdr" | "sms" | "imei_observation" | "ip_session" | "subscriber_change"
-    event_time: datetime  # UTC-aware value of the table's partition column (event time)
+    event_time: int  # the table's partition column (event time), a store.wire timestamp
     row: tuple[object, ...]  # values in COLUMNS[table] order, ready for asyncpg COPY
 
 
@@ -118,6 +120,13 @@ _SUBSCRIBER_FLOOR_US = 0
 _CEILING_US = (datetime(9999, 12, 31, tzinfo=UTC) - _EPOCH) // _ONE_US
 _MAX_BIGINT = (1 << 63) - 1
 _CACHE_SIZE = 1 << 16
+_PG = wire.UNIX_TO_PG_US  # Avro times count from 1970, PostgreSQL's from 2000
+# Columns of each table in the wire forms of store.wire, for `readable`.
+_TIMESTAMPS = frozenset({
+    "start_time", "end_time", "event_time", "observed_at", "session_start", "session_end",
+    "contract_start", "contract_end",
+})  # fmt: skip
+_ADDRESSES = frozenset({"private_ip", "public_ip"})
 
 
 def _utc_now() -> datetime:
@@ -128,8 +137,18 @@ def _bad(reason: str, detail: str) -> PoisonRecord:
     return PoisonRecord(reason, detail)
 
 
-def _dt(us: int) -> datetime:
-    return _EPOCH + timedelta(0, 0, us)
+def readable(table: str, row: tuple[object, ...]) -> dict[str, object]:
+    """A codec row as a dict of column → value, its wire values as datetimes and addresses."""
+    values: dict[str, object] = {}
+    for column, value in zip(COLUMNS[table], row, strict=True):
+        if value is not None and column in _TIMESTAMPS:
+            assert isinstance(value, int)
+            value = wire.instant(value)
+        elif value is not None and column in _ADDRESSES:
+            assert isinstance(value, bytes)
+            value = wire.ip(value)
+        values[column] = value
+    return values
 
 
 def _uuid(value: str) -> str:
@@ -181,7 +200,7 @@ _set_event_time = vars(Decoded)["event_time"].__set__
 _set_row = vars(Decoded)["row"].__set__
 
 
-def _decoded(table: str, event_time: datetime, row: tuple[object, ...]) -> Decoded:
+def _decoded(table: str, event_time: int, row: tuple[object, ...]) -> Decoded:
     decoded = _new_decoded(Decoded)
     _set_table(decoded, table)
     _set_event_time(decoded, event_time)
@@ -200,6 +219,7 @@ class Codec:
         self._now = now
         self._skew_us = future_skew // _ONE_US
         self._imeis: dict[str, str] = {}  # IMEI or IMEISV as sent → IMEI
+        self._addresses: dict[str, bytes] = {}  # IP address text → wire inet
         self._msisdns = _Rule(identifiers.MSISDN, "is not an E.164 number")
         self._imsis = _Rule(identifiers.IMSI, "is not a 15-digit IMSI")
         self._dialled = _Rule(identifiers.DIALLED, "is not 1-15 digits")
@@ -266,6 +286,16 @@ class Codec:
         self._imeis[value] = found
         return found
 
+    def _address(self, value: str, field: str) -> bytes:
+        """The wire inet of an IP address not seen yet (repeats are looked up by the caller)."""
+        packed = identifiers.ip_packed(value)
+        if packed is None:
+            raise _bad("invalid_identifier", f"{field} is not an IP address")
+        if len(self._addresses) >= _CACHE_SIZE:
+            self._addresses.clear()
+        found = self._addresses[value] = wire.address(packed)
+        return found
+
     @staticmethod
     def _times(first: int, last: int, limit: int, names: str) -> None:
         """`first` ≤ `last` are event times: not before the floor, `last` not after `limit`."""
@@ -318,8 +348,8 @@ class Codec:
             names.check(end_reason, "end_reason")
         if element not in names:
             names.check(element, "network_element")
-        start_time = _EPOCH + timedelta(0, 0, start)
-        row = (event_id, start_time, _EPOCH + timedelta(0, 0, end), call_type, direction,
+        start_time = start - _PG
+        row = (event_id, start_time, end - _PG, call_type, direction,
                calling, called, forwarded_to, msisdn, imsi, imei, cell_start, cell_end,
                end_reason, element)  # fmt: skip
         return _decoded("cdr", start_time, row)
@@ -343,7 +373,7 @@ class Codec:
             self._cells.check(cell, "cell")
         if element not in self._names:
             self._names.check(element, "network_element")
-        event_time = _EPOCH + timedelta(0, 0, at)
+        event_time = at - _PG
         row = (event_id, event_time, direction, sender, recipient, msisdn, imsi, imei, cell,
                message_type, status, element)  # fmt: skip
         return _decoded("sms", event_time, row)
@@ -361,7 +391,7 @@ class Codec:
             self._cells.check(cell, "cell")
         if element not in self._names:
             self._names.check(element, "network_element")
-        observed_at = _EPOCH + timedelta(0, 0, at)
+        observed_at = at - _PG
         row = (event_id, observed_at, imei, imsi, msisdn, cell, reason, element)
         return _decoded("imei_observation", observed_at, row)
 
@@ -381,15 +411,19 @@ class Codec:
             imei = self._imeis.get(imei) or self._imei(imei, "imei")
         if apn not in names:
             names.check(apn, "apn")
-        private, public = _port_block(private_ip, public_ip, port_first, port_last)
+        addresses = self._addresses
+        private = addresses.get(private_ip) or self._address(private_ip, "private_ip")
+        public = addresses.get(public_ip) or self._address(public_ip, "public_ip")
+        if not 0 <= port_first <= port_last <= 65535:
+            raise _bad("invalid_identifier", "public port block is not 0 <= first <= last <= 65535")
         if cell is not None and cell not in self._cells:
             self._cells.check(cell, "cell")
         for count, field in ((bytes_up, "bytes_up"), (bytes_down, "bytes_down")):
             if count is not None and not 0 <= count <= _MAX_BIGINT:
                 raise _bad("invalid_identifier", f"{field} is not a byte count")
-        event_time = _EPOCH + timedelta(0, 0, at)
-        row = (event_id, session_id, status, event_time, _EPOCH + timedelta(0, 0, start),
-               None if end is None else _EPOCH + timedelta(0, 0, end), msisdn, imsi, imei, apn,
+        event_time = at - _PG
+        row = (event_id, session_id, status, event_time, start - _PG,
+               None if end is None else end - _PG, msisdn, imsi, imei, apn,
                private, public, port_first, port_last, cell, bytes_up, bytes_down)  # fmt: skip
         return _decoded("ip_session", event_time, row)
 
@@ -419,25 +453,12 @@ class Codec:
         ):
             raise _bad("invalid_time", "contract_end is before contract_start")
         _identity(operation, kind, value)
-        event_time = _dt(at)
+        event_time = at - _PG
         row = (event_id, event_time, subscriber_id, operation, given_name, family_name,
                personal_number, address, city, email, contact_number,
-               None if contract_start is None else _dt(contract_start),
-               None if contract_end is None else _dt(contract_end), kind, value)  # fmt: skip
+               None if contract_start is None else contract_start - _PG,
+               None if contract_end is None else contract_end - _PG, kind, value)  # fmt: skip
         return _decoded("subscriber_change", event_time, row)
-
-
-def _port_block(private_ip: str, public_ip: str, first: int, last: int) -> tuple[bytes, bytes]:
-    """The packed private and public addresses, once the block's ports are checked."""
-    private = identifiers.ip_packed(private_ip)
-    if private is None:
-        raise _bad("invalid_identifier", "private_ip is not an IP address")
-    public = identifiers.ip_packed(public_ip)
-    if public is None:
-        raise _bad("invalid_identifier", "public_ip is not an IP address")
-    if not 0 <= first <= last <= 65535:
-        raise _bad("invalid_identifier", "public port block is not 0 <= first <= last <= 65535")
-    return private, public
 
 
 def _identity(operation: str, kind: str | None, value: str | None) -> None:

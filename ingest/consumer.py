@@ -40,7 +40,7 @@ from aiokafka.errors import KafkaError
 from ingest import codec, dead_letters, metrics, readiness, retry
 from ingest.errors import BrokerUnavailable, PoisonRecord
 from ingest.settings import IngestSettings
-from store import db, errors, partitions, tables, writer
+from store import db, errors, partitions, tables, wire, writer
 from store.settings import StoreSettings
 
 logger = logging.getLogger(__name__)
@@ -377,7 +377,7 @@ class Worker:
             except retry.OutOfTime:
                 return 0  # stopping: these are read again on restart
         self._now = now = datetime.now(UTC)
-        horizons = {table: now - window for table, window in self._windows.items()}
+        horizons = {table: wire.timestamp(now - window) for table, window in self._windows.items()}
         add = collected.batch.add
         for tp, messages in fetched.items():
             if tp in self._unpositioned:
@@ -391,7 +391,7 @@ class Worker:
         return size
 
     def _item(
-        self, message: ConsumerRecord, horizons: dict[str, datetime], collected: _Collected
+        self, message: ConsumerRecord, horizons: dict[str, int], collected: _Collected
     ) -> writer.Item:
         """The hot path: one message decoded, validated and judged against its window."""
         topic, partition, offset = message.topic, message.partition, message.offset
@@ -548,6 +548,7 @@ class Worker:
         if self._conn is None or self._conn.is_closed():
             conn = await db.connect(self._store_settings.database_url.get_secret_value())
             try:
+                await wire.use(conn)  # the codec's rows go out as they are
                 if not self._settings.ingest_synchronous_commit:
                     # Safe: see IngestSettings.ingest_synchronous_commit and `_rewind`.
                     async with db.translated():

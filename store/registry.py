@@ -173,14 +173,16 @@ async def apply_session_spans(conn: db.Connection, rows: Sequence[tuple[Any, ...
     Idempotent and independent of arrival order (START, INTERIM and STOP of one session may
     come in any order, in any batches). Runs in the caller's transaction.
 
-    The records of one session are folded into one span here, as the SQL function would fold
-    them (address and port block of its earliest record, latest end and event time): a session
-    has about three records in a batch, and each record sent costs the worker seven array
-    elements to encode and PostgreSQL seven to decode, sort and aggregate.
+    Rows are the codec's, with the connection's representation of times and addresses
+    (datetimes and packed addresses, or the wire forms of `store.wire` on a connection it
+    prepared). The records of one session are folded into one span here, as the SQL function
+    would fold them (address and port block of its earliest record, latest end and event
+    time): a session has about three records in a batch, and each record sent costs the worker
+    seven array elements to encode and PostgreSQL seven to decode, sort and aggregate.
     """
     if not rows:
         return 0
-    spans: dict[tuple[str, datetime], list[Any]] = {}
+    spans: dict[tuple[str, Any], list[Any]] = {}
     for row in rows:
         key = (row[_SESSION_ID], row[_SESSION_START])
         at, end = row[_EVENT_TIME], row[_SESSION_END]

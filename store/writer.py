@@ -21,6 +21,9 @@ transaction (DESIGN §3: this is what makes ingestion exactly-once in effect).
    payload), moves the offsets forward, calls `before_commit` with the dead letters (the caller
    produces them to the dead-letter topic and waits for the broker's acknowledgement), commits.
 
+Rows carry their timestamps and addresses in the wire forms of `store.wire` (as `ingest.codec`
+makes them): write on a connection prepared by `store.wire.use`.
+
 Nothing here decides what is valid: the codec did. A row whose day partition is missing raises
 `MissingPartition` before anything is written, so the caller creates the partitions (outside any
 transaction) and writes the batch again.
@@ -31,12 +34,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import LiteralString, NamedTuple
 
 import asyncpg
 
-from store import db, errors, registry, tables
+from store import db, errors, registry, tables, wire
 
 STORED = "stored"
 DUPLICATE = "duplicate"
@@ -45,7 +48,7 @@ EXPIRED = "expired"
 RESULTS: tuple[str, ...] = (STORED, DUPLICATE, DEAD_LETTERED, EXPIRED)
 
 SUBSCRIBER_CHANGE = "subscriber_change"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_US = wire.DAY_US
 
 # One COPY target per event table; the columns are the caller's (ingest.codec.COLUMNS).
 _EVENT_TABLES: tuple[str, ...] = tuple(t.name for t in tables.EVENT_TABLES)
@@ -153,8 +156,9 @@ class OffsetsRewound(errors.StoreError):
 class Item(NamedTuple):
     """One consumed message, as the caller decided it.
 
-    `table`, `row` (in the table's column order) and `event_time` (the value of its partition
-    column) are set for an event to store; `reason` for a dead letter; neither for an event
+    `table`, `row` (in the table's column order, values in the wire forms of `store.wire`) and
+    `event_time` (the value of its partition column, a wire timestamp) are set for an event to
+    store; `reason` for a dead letter; neither for an event
     that arrived already older than its retention window (`expired`: counted, stored nowhere).
     A named tuple rather than a frozen dataclass: one is made per message on the hot path, and
     a tuple is made several times faster.
@@ -165,7 +169,7 @@ class Item(NamedTuple):
     offset: int
     table: str | None = None
     row: tuple[object, ...] | None = None
-    event_time: datetime | None = None
+    event_time: int | None = None
     reason: str | None = None
 
 
@@ -201,7 +205,7 @@ class Batch:
     changes: list[Item] = field(default_factory=list)  # subscriber changes
     sessions: list[tuple[object, ...]] = field(default_factory=list)  # ip_session rows
     dead: list[Item] = field(default_factory=list)
-    day_partitions: set[tuple[str, date]] = field(default_factory=set)
+    days: set[tuple[str, int]] = field(default_factory=set)  # table, days since 2000-01-01
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # expired, duplicate
     _seen: set[tuple[object, object]] = field(default_factory=set)
 
@@ -241,7 +245,7 @@ class Batch:
         self._seen.add(seen)
         rows.append(row)
         self.topic_of[table] = item.topic
-        self.day_partitions.add((table, event_time.date()))
+        self.days.add((table, event_time // _DAY_US))
         if table == _IP_SESSION:
             self.sessions.append(row)
 
@@ -252,6 +256,11 @@ class Batch:
         kept = Batch.of(i for i in self.items if (i.topic, i.partition) not in gone)
         for f in fields(Batch):
             setattr(self, f.name, getattr(kept, f.name))
+
+    @property
+    def day_partitions(self) -> set[tuple[str, date]]:
+        """The (table, UTC day) partitions the batch's rows go to."""
+        return {(table, wire.day(number * _DAY_US)) for table, number in self.days}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -418,7 +427,7 @@ async def _apply_registry(conn: db.Connection, batch: Batch, outcome: Outcome) -
     changes = batch.changes
     if changes:
         # Stable: events of one instant keep their partition order.
-        changes = sorted(changes, key=lambda i: i.event_time or _EPOCH)
+        changes = sorted(changes, key=lambda i: 0 if i.event_time is None else i.event_time)
         results = await registry.apply_changes(conn, [i.row for i in changes if i.row])
         for item, result in zip(changes, results, strict=True):
             if result in (STORED, DUPLICATE):

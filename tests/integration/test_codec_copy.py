@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
 from ingest import avro, codec
-from store import db, partitions
+from store import db, partitions, wire
 from tests import samples
 
 pytestmark = pytest.mark.integration
@@ -73,13 +74,16 @@ async def test_a_copy_of_decoded_rows_succeeds_and_reads_back(conn: db.Connectio
         decoded = subject.decode(samples.TOPIC_OF[name], SCHEMAS.encode(name, record))
         sent[decoded.table].append(record)
         rows[decoded.table].append(decoded.row)
-        days.add((decoded.table, partitions.day_of(decoded.event_time)))
+        days.add((decoded.table, wire.day(decoded.event_time)))
     for table, day in sorted(days):
         await partitions.ensure(conn, table, day)
+    await wire.use(conn)  # as the worker's connection
     for table in EVENT_TABLES:
         await conn.copy_records_to_table(
             table, schema_name="ruaj", columns=list(codec.COLUMNS[table]), records=rows[table]
         )
+    await wire.unuse(conn)  # read back with asyncpg's own codecs
+    for table in EVENT_TABLES:
         stored = {
             str(r["event_id"]): dict(r) for r in await conn.fetch(f"SELECT * FROM ruaj.{table}")
         }
@@ -93,3 +97,24 @@ async def test_a_copy_of_decoded_rows_succeeds_and_reads_back(conn: db.Connectio
                     assert got == want and got.utcoffset() == timedelta(0), column
                 else:
                     assert got == want, (table, column)
+
+
+async def test_a_wire_connection_sends_arrays_and_refuses_values_of_other_types(
+    conn: db.Connection,
+) -> None:
+    # The registry and the duplicate-skipping path send timestamps and addresses as arrays.
+    at = datetime(2026, 10, 3, 18, 0, 0, 123_456, tzinfo=UTC)
+    address = ipaddress.ip_address("2001:db8::7")
+    await wire.use(conn)
+    got = await conn.fetchrow(
+        "SELECT ($1::timestamptz[])[1]::text AS at, ($2::inet[])[1]::text AS address",
+        [wire.timestamp(at), None], [wire.address(address.packed)],
+    )  # fmt: skip
+    assert got is not None
+    assert (got["at"], got["address"]) == ("2026-10-03 18:00:00.123456+00", "2001:db8::7/128")
+    with pytest.raises(asyncpg.DataError, match="not an integer"):
+        await conn.fetchval("SELECT $1::timestamptz", at)  # a datetime is not a wire timestamp
+    with pytest.raises(asyncpg.DataError, match="wire bytes"):
+        await conn.fetchval("SELECT $1::inet", 5)
+    await wire.unuse(conn)
+    assert await conn.fetchval("SELECT $1::timestamptz", at) == at
