@@ -238,6 +238,7 @@ class _Code:
         self.lines: list[str] = ["def read(b, p):", "    L = len(b)"]
         self.names: dict[str, Any] = {
             "_varint": _varint,
+            "_long8": _long8,
             "_skip": skip,
             "_float": struct.Struct("<f").unpack_from,
             "_double": struct.Struct("<d").unpack_from,
@@ -256,9 +257,9 @@ class _Code:
         self.lines.append("    " * depth + line)
 
 
-def _emit_varint(code: _Code, depth: int) -> None:
+def _emit_varint(code: _Code, depth: int, kind: str = "int") -> None:
     code.emit(depth, "n = b[p]; p += 1")
-    code.emit(depth, "if n > 127: n, p = _varint(b, p - 1)")
+    code.emit(depth, f"if n > 127: n, p = {'_long8' if kind == 'long' else '_varint'}(b, p - 1)")
 
 
 def _emit_primitive(code: _Code, depth: int, kind: str, target: str | None, to: str) -> None:
@@ -272,7 +273,7 @@ def _emit_primitive(code: _Code, depth: int, kind: str, target: str | None, to: 
         if target:
             code.emit(depth, f"{target} = n == 1")
     elif kind in ("int", "long"):
-        _emit_varint(code, depth)
+        _emit_varint(code, depth, kind)
         if target:
             value = "(n >> 1) ^ -(n & 1)"
             code.emit(
@@ -444,6 +445,34 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
         if shift > 63:
             raise _malformed("varint longer than 10 bytes")
+
+
+# The last four bytes of 8-byte varints seen, → the bits they stand for (bits 28-55). Every
+# timestamp-micros of this century is an 8-byte varint, and its last four bytes change once
+# every 2^28 µs (4.5 minutes): `_long8` reads the first four and looks the rest up.
+_LONG8_HIGH: dict[bytes, int] = {}
+_LONG8_KEPT = 4096
+
+
+def _long8(data: bytes, pos: int) -> tuple[int, int]:
+    """`_varint` for a long: an 8-byte varint whose high half was seen before costs four byte
+    reads and one look-up instead of a loop of eight."""
+    high = _LONG8_HIGH.get(data[pos + 4 : pos + 8])
+    if high is not None:
+        # The key's three continuation bits are set and its last byte ends the varint; the
+        # first four must continue it.
+        b0, b1, b2, b3 = data[pos], data[pos + 1], data[pos + 2], data[pos + 3]
+        if b0 > 127 and b1 > 127 and b2 > 127 and b3 > 127:
+            low = (b0 & 127) | (b1 & 127) << 7 | (b2 & 127) << 14 | (b3 & 127) << 21
+            return high | low, pos + 8
+    value, end = _varint(data, pos)
+    if end == pos + 8:
+        if len(_LONG8_HIGH) >= _LONG8_KEPT:
+            _LONG8_HIGH.clear()
+        key = data[pos + 4 : end]
+        _LONG8_HIGH[key] = ((key[0] & 127) << 28 | (key[1] & 127) << 35 | (key[2] & 127) << 42
+                            | key[3] << 49)  # fmt: skip
+    return value, end
 
 
 def _long(data: bytes, pos: int) -> tuple[int, int]:
