@@ -218,6 +218,8 @@ class Codec:
         self.decoder = avro.Decoder(schemas, outputs, registry)
         self._now = now
         self._skew_us = future_skew // _ONE_US
+        self._limit_at: datetime | None = None  # the instant `_limit` was worked out for
+        self._limit = 0
         self._imeis: dict[str, str] = {}  # IMEI or IMEISV as sent → IMEI
         self._addresses: dict[str, bytes] = {}  # IP address text → wire inet
         self._msisdns = _Rule(identifiers.MSISDN, "is not an E.164 number")
@@ -273,8 +275,15 @@ class Codec:
     # -- shared checks -------------------------------------------------------------------------
 
     def _limit_us(self) -> int:
-        """The latest acceptable timestamp, in microseconds since the epoch."""
-        return (self._now() - _EPOCH) // _ONE_US + self._skew_us
+        """The latest acceptable timestamp, in microseconds since the epoch.
+
+        Worked out again only when the clock gives another instant (the worker reads its clock
+        once per fetch, not per record)."""
+        now = self._now()
+        if now is not self._limit_at:
+            self._limit_at = now
+            self._limit = (now - _EPOCH) // _ONE_US + self._skew_us
+        return self._limit
 
     def _imei(self, value: str, field: str) -> str:
         """The IMEI of an IMEI or IMEISV not seen yet (repeats are looked up by the caller)."""

@@ -194,6 +194,19 @@ def test_the_skew_is_configurable() -> None:
         _codec(timedelta(seconds=9)).decode("ruaj.sms", payload)
 
 
+def test_the_future_limit_follows_the_clock() -> None:
+    clock = [samples.NOW]
+    subject = codec.Codec(SCHEMAS, now=lambda: clock[0], future_skew=timedelta(minutes=5))
+    later = SCHEMAS.encode("sms", samples.sms(event_time=samples.NOW + timedelta(minutes=6)))
+    with pytest.raises(PoisonRecord, match="future_time"):
+        subject.decode("ruaj.sms", later)
+    clock[0] = samples.NOW + timedelta(minutes=1)  # the worker's next fetch
+    assert subject.decode("ruaj.sms", later).table == "sms"
+    clock[0] = samples.NOW  # a clock set back is followed too
+    with pytest.raises(PoisonRecord, match="future_time"):
+        subject.decode("ruaj.sms", later)
+
+
 def test_poison_details_never_hold_the_value() -> None:
     bad = "38344999999x"
     with pytest.raises(PoisonRecord) as caught:
