@@ -58,9 +58,8 @@ The codec does not decide retention expiry: the pipeline does, from `event_time`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ingest import avro, identifiers
 from ingest.errors import PoisonRecord
@@ -69,8 +68,7 @@ from ingest.settings import IngestSettings
 from store import wire
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(NamedTuple):
     """One valid event, ready to write."""
 
     table: str  # "cdr" | "sms" | "imei_observation" | "ip_session" | "subscriber_change"
@@ -192,20 +190,13 @@ class _Rule(set[str]):
         self.add(value)
 
 
-# Built without __init__: a frozen dataclass's __init__ sets each field through
-# object.__setattr__, which costs more than the rest of building a small row.
-_new_decoded = object.__new__
-_set_table = vars(Decoded)["table"].__set__
-_set_event_time = vars(Decoded)["event_time"].__set__
-_set_row = vars(Decoded)["row"].__set__
+# Built by tuple.__new__ directly: a named tuple's own __new__ is a Python function, and one
+# Decoded is made per message.
+_new_tuple = tuple.__new__
 
 
 def _decoded(table: str, event_time: int, row: tuple[object, ...]) -> Decoded:
-    decoded = _new_decoded(Decoded)
-    _set_table(decoded, table)
-    _set_event_time(decoded, event_time)
-    _set_row(decoded, row)
-    return decoded
+    return _new_tuple(Decoded, (table, event_time, row))
 
 
 class Codec:

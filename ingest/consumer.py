@@ -54,6 +54,7 @@ _MISSING_PARTITION_ATTEMPTS = 3
 _DECODE_SLICE = 64
 
 Partition = tuple[str, int]
+_new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -411,7 +412,9 @@ class Worker:
         if table == writer.SUBSCRIBER_CHANGE:
             # An assignment may still be refused by the registry: keep it for the DLQ.
             collected.raw[(topic, partition, offset)] = message
-        return writer.Item(topic, partition, offset, table, decoded.row, decoded.event_time)
+        # tuple.__new__ directly: Item's own __new__ is a Python function (one Item a message).
+        return _new_tuple(writer.Item, (topic, partition, offset, table, decoded.row,
+                                        decoded.event_time, None))  # fmt: skip
 
     # -- writing a batch -------------------------------------------------------------------
 

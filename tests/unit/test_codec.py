@@ -239,3 +239,15 @@ def test_from_settings_wires_skew_and_registry() -> None:
         made.decode("ruaj.sms", payload)
     plain = codec.Codec.from_settings(IngestSettings(kafka_bootstrap="localhost:9092"))
     assert plain.decoder.registry is None
+
+
+def test_the_named_tuples_built_field_by_position_keep_their_fields() -> None:
+    # codec._decoded and consumer.Worker._item build these with tuple.__new__, by position.
+    from store import writer
+
+    assert codec.Decoded._fields == ("table", "event_time", "row")
+    assert writer.Item._fields == (
+        "topic", "partition", "offset", "table", "row", "event_time", "reason"
+    )  # fmt: skip
+    decoded = _decode("sms")
+    assert decoded == codec.Decoded(decoded.table, decoded.event_time, decoded.row)
