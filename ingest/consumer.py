@@ -379,14 +379,14 @@ class Worker:
                 return 0  # stopping: these are read again on restart
         self._now = now = datetime.now(UTC)
         horizons = {table: wire.timestamp(now - window) for table, window in self._windows.items()}
-        add = collected.batch.add
+        add, item = collected.batch.add, self._item
         for tp, messages in fetched.items():
             if tp in self._unpositioned:
                 continue  # fetched before a rebalance took it away and gave it back
             for lo in range(0, len(messages), _DECODE_SLICE):
                 for message in messages[lo : lo + _DECODE_SLICE]:
                     size += len(message.value or b"") + len(message.key or b"")
-                    add(self._item(message, horizons, collected))
+                    add(item(message, horizons, collected))
                 # Let the write in flight take its next step: PostgreSQL works meanwhile.
                 await asyncio.sleep(0)
         return size

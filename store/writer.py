@@ -219,32 +219,31 @@ class Batch:
 
     def add(self, item: Item) -> None:
         """Append one message (in its partition's offset order)."""
-        key = (item.topic, item.partition)
+        topic, partition, offset, table, row, event_time, reason = item  # one unpack, not seven
+        key = (topic, partition)
         self.items.append(item)
-        self.first_offsets.setdefault(key, item.offset)
-        self.next_offsets[key] = item.offset + 1
-        table = item.table
+        self.first_offsets.setdefault(key, offset)
+        self.next_offsets[key] = offset + 1
         if table is None:
-            if item.reason is None:
-                self.counts[(item.topic, EXPIRED)] += 1
+            if reason is None:
+                self.counts[(topic, EXPIRED)] += 1
             else:
                 self.dead.append(item)
             return
         if table == SUBSCRIBER_CHANGE:
-            if item.row is not None:
+            if row is not None:
                 self.changes.append(item)
             return
         rows = self.rows.get(table)
-        row, event_time = item.row, item.event_time
         if rows is None or row is None or event_time is None:
             return
         seen = (row[0], event_time)  # the primary key: a re-sent event repeats both
         if seen in self._seen:
-            self.counts[(item.topic, DUPLICATE)] += 1
+            self.counts[(topic, DUPLICATE)] += 1
             return
         self._seen.add(seen)
         rows.append(row)
-        self.topic_of[table] = item.topic
+        self.topic_of[table] = topic
         self.days.add((table, event_time // _DAY_US))
         if table == _IP_SESSION:
             self.sessions.append(row)
