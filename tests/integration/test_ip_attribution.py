@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import pytest
 
@@ -246,3 +247,73 @@ async def test_folding_a_batch_per_session_gives_the_spans_of_the_records_themse
     unfolded = [tuple(r) for r in await conn.fetch(spans)]
     assert len(folded) == 60
     assert folded == unfolded
+
+
+async def test_an_open_session_between_two_later_arrivals_on_its_block_ends_at_the_next(
+    conn: db.Connection,
+) -> None:
+    # y is on the block from minute 10 and never sent a STOP. Later one batch brings m (from
+    # minute 0, older than y: a backlog) and e (from minute 20): y must end where e begins.
+    await store_sessions(conn, [session("y", "START", T0 + 10 * MIN, start=T0 + 10 * MIN)])
+    await store_sessions(conn, [
+        session("m", "START", T0, start=T0, msisdn="38344000002"),
+        session("e", "START", T0 + 20 * MIN, start=T0 + 20 * MIN, msisdn="38344000003"),
+    ])  # fmt: skip
+    assert await _who(conn, 1100, 5) == ["m"]
+    assert await _who(conn, 1100, 15) == ["y"]
+    assert await _who(conn, 1100, 25) == ["e"]
+
+
+class _Session(NamedTuple):
+    name: str
+    start: datetime
+    ip: str
+    first: int
+    last: int
+    end: datetime | None
+
+    def holds(self, ip: str, port: int, at: datetime, every: list[_Session]) -> bool:
+        """Whether this session held `ip`:`port` at `at` (brute force over `every` session)."""
+        if self.ip != ip or not self.first <= port <= self.last or at < self.start:
+            return False
+        if self.end is not None:
+            return at < self.end
+        later = [z.start for z in every if z.ip == ip and z.start > self.start
+                 and z.first <= self.last and self.first <= z.last]  # fmt: skip
+        return not later or at < min(later)
+
+
+async def test_attributions_equal_a_brute_force_answer_whatever_the_arrival(
+    conn: db.Connection,
+) -> None:
+    # 80 sessions on three addresses and overlapping blocks, some without a STOP; their records
+    # shuffled into uneven batches. A session holds its block from its start to its STOP, or,
+    # with no STOP, until the next session on an overlapping block of its address begins.
+    rng = random.Random(6302)
+    sessions: list[_Session] = []
+    records = []
+    for number in range(80):
+        start = T0 + rng.randrange(0, 24 * 60) * MIN
+        first = rng.choice((1024, 1280, 1536))
+        end = start + rng.randrange(1, 120) * MIN if rng.random() < 0.6 else None
+        s = _Session(f"s{number:02d}", start, f"198.18.0.{rng.randrange(1, 4)}", first,
+                     first + rng.choice((255, 511)), end)  # fmt: skip
+        sessions.append(s)
+        records.append(session(s.name, "START", start, start=start, public_ip=s.ip, first=first,
+                               last=s.last))  # fmt: skip
+        if end is not None:
+            records.append(session(s.name, "STOP", end, start=start, end=end, public_ip=s.ip,
+                                   first=first, last=s.last))  # fmt: skip
+    rng.shuffle(records)
+    cuts = sorted(rng.sample(range(1, len(records)), 7))
+    for a, b in zip([0, *cuts], [*cuts, len(records)], strict=True):
+        await store_sessions(conn, records[a:b])
+
+    for _ in range(150):
+        ip = f"198.18.0.{rng.randrange(1, 4)}"
+        port = rng.randrange(1000, 2100)
+        at = T0 + rng.randrange(-10, 27 * 60) * MIN
+        expected = sorted((s for s in sessions if s.holds(ip, port, at, sessions)),
+                          key=lambda s: (-s.start.timestamp(), s.name))  # fmt: skip
+        found = await registry.ip_attribution(conn, ip, port, at)
+        assert [a.session_id for a in found] == [s.name for s in expected], (ip, port, at)
