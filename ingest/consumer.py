@@ -52,6 +52,10 @@ _MISSING_PARTITION_ATTEMPTS = 3
 # Messages decoded between two yields to the event loop (about 1 ms of work): the write in
 # flight takes its next step within a millisecond of PostgreSQL's answer.
 _DECODE_SLICE = 64
+# Messages asked of the consumer at a time. It builds every message it hands over in one go,
+# without yielding: 20,000 at once held the event loop for 30 ms, and PostgreSQL waited that
+# long for the write in flight's next statement.
+_FETCH_SLICE = 1000
 
 Partition = tuple[str, int]
 _new_tuple = tuple.__new__
@@ -320,7 +324,8 @@ class Worker:
                 timeout = limit - (time.monotonic() - started)
                 if timeout <= 0:
                     break
-            fetched = await self._fetch(timeout, self._settings.ingest_batch_max_rows - len(batch))
+            wanted = min(_FETCH_SLICE, self._settings.ingest_batch_max_rows - len(batch))
+            fetched = await self._fetch(timeout, wanted)
             if not fetched:
                 if started is None:
                     self._update_lag()

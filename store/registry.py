@@ -167,31 +167,32 @@ async def apply_changes(conn: db.Connection, rows: Sequence[tuple[object, ...]])
     return results
 
 
-async def apply_session_spans(conn: db.Connection, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Record the port-block spans of ip_session rows; returns the spans inserted or updated.
+class SessionSpans:
+    """The port-block spans of ip_session rows, folded per session as the rows come.
 
-    Idempotent and independent of arrival order (START, INTERIM and STOP of one session may
-    come in any order, in any batches). Runs in the caller's transaction.
-
-    Rows are the codec's, with the connection's representation of times and addresses
-    (datetimes and packed addresses, or the wire forms of `store.wire` on a connection it
-    prepared). The records of one session are folded into one span here, as the SQL function
-    would fold them (address and port block of its earliest record, latest end and event
-    time): a session has about three records in a batch, and each record sent costs the worker
-    seven array elements to encode and PostgreSQL seven to decode, sort and aggregate.
+    A session (session id and start) has about three records in a batch (START, INTERIM,
+    STOP); each becomes one span here, as the SQL function would fold them: address and port
+    block of its earliest record, its latest end and latest event time. Folding as rows are
+    added lets `ingest` do it while the previous batch is being written, and sends PostgreSQL a
+    third of the array elements. Rows are the codec's, with the connection's representation of
+    times and addresses (datetimes and packed addresses, or the wire forms of `store.wire`).
     """
-    if not rows:
-        return 0
-    spans: dict[tuple[str, Any], list[Any]] = {}
-    for row in rows:
+
+    __slots__ = ("_spans",)
+
+    def __init__(self) -> None:
+        # (session_id, session_start) → [public_ip, port_first, port_last, earliest event time,
+        # latest session_end, latest event time]
+        self._spans: dict[tuple[Any, Any], list[Any]] = {}
+
+    def add(self, row: Sequence[Any]) -> None:
+        """Fold one ip_session row in."""
         key = (row[_SESSION_ID], row[_SESSION_START])
         at, end = row[_EVENT_TIME], row[_SESSION_END]
-        span = spans.get(key)
+        span = self._spans.get(key)
         if span is None:
-            # public_ip, port_first, port_last of the earliest record; its event time; latest
-            # session_end; latest event time
-            spans[key] = [row[_PUBLIC_IP], row[_PORT_FIRST], row[_PORT_LAST], at, end, at]
-            continue
+            self._spans[key] = [row[_PUBLIC_IP], row[_PORT_FIRST], row[_PORT_LAST], at, end, at]
+            return
         if at < span[3]:
             span[0], span[1], span[2], span[3] = (row[_PUBLIC_IP], row[_PORT_FIRST],
                                                   row[_PORT_LAST], at)  # fmt: skip
@@ -199,19 +200,46 @@ async def apply_session_spans(conn: db.Connection, rows: Sequence[tuple[Any, ...
             span[4] = end
         if at > span[5]:
             span[5] = at
-    arrays: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
-    session_ids, starts, addresses, firsts, lasts, ends, seen = arrays
-    for (session_id, start), (address, first, last, _, end, latest) in spans.items():
-        session_ids.append(session_id)
-        starts.append(start)
-        addresses.append(address)
-        firsts.append(first)
-        lasts.append(last)
-        ends.append(end)
-        seen.append(latest)
-    async with db.translated():
-        count: int = await conn.fetchval(_SPANS, *arrays)
-    return count
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def columns(self) -> tuple[list[Any], ...]:
+        """The spans as the SQL function's arrays: session ids, starts, addresses, first and
+        last ports, ends, latest event times."""
+        arrays: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
+        session_ids, starts, addresses, firsts, lasts, ends, seen = arrays
+        for (session_id, start), (address, first, last, _, end, latest) in self._spans.items():
+            session_ids.append(session_id)
+            starts.append(start)
+            addresses.append(address)
+            firsts.append(first)
+            lasts.append(last)
+            ends.append(end)
+            seen.append(latest)
+        return arrays
+
+    async def apply(self, conn: db.Connection) -> int:
+        """Record the spans (`ruaj.ip_session_span`); returns those inserted or updated.
+
+        Idempotent and independent of arrival order (START, INTERIM and STOP of one session
+        may come in any order, in any batches). Runs in the caller's transaction.
+        """
+        if not self._spans:
+            return 0
+        arrays = self.columns()
+        async with db.translated():
+            count: int = await conn.fetchval(_SPANS, *arrays)
+        return count
+
+
+async def apply_session_spans(conn: db.Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Record the port-block spans of ip_session rows (folded per session, `SessionSpans`);
+    returns the spans inserted or updated. Runs in the caller's transaction."""
+    spans = SessionSpans()
+    for row in rows:
+        spans.add(row)
+    return await spans.apply(conn)
 
 
 async def identity_holders(conn: db.Connection, kind: str, value: str, start: datetime,

@@ -189,8 +189,9 @@ class Batch:
     partition's consumption stands after them (`next_offsets`).
 
     `add` also sorts each message out as it comes — its table's rows (duplicates inside the
-    batch removed), the registry's changes, the dead letters, the day partitions the rows need,
-    the counts of what is stored nowhere — so that the write transaction does nothing but
+    batch removed), the registry's changes, the IP sessions' port-block spans (folded per
+    session), the dead letters, the day partitions the rows need, the counts of what is stored
+    nowhere — so that the write transaction does nothing but
     database work: the worker adds messages while the previous batch is being written, and
     PostgreSQL is not kept waiting for Python between two statements.
     """
@@ -203,7 +204,7 @@ class Batch:
     )
     topic_of: dict[str, str] = field(default_factory=dict)  # event table → its topic
     changes: list[Item] = field(default_factory=list)  # subscriber changes
-    sessions: list[tuple[object, ...]] = field(default_factory=list)  # ip_session rows
+    spans: registry.SessionSpans = field(default_factory=registry.SessionSpans)  # ip_session
     dead: list[Item] = field(default_factory=list)
     days: set[tuple[str, int]] = field(default_factory=set)  # table, days since 2000-01-01
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # expired, duplicate
@@ -246,7 +247,7 @@ class Batch:
         self.topic_of[table] = topic
         self.days.add((table, event_time // _DAY_US))
         if table == _IP_SESSION:
-            self.sessions.append(row)
+            self.spans.add(row)
 
     def forget(self, gone: set[tuple[str, int]]) -> None:
         """Drop the messages of partitions in `gone` (no longer this worker's)."""
@@ -438,5 +439,5 @@ async def _apply_registry(conn: db.Connection, batch: Batch, outcome: Outcome) -
                         reason=result,
                     )
                 )  # fmt: skip
-    if batch.sessions:
-        await registry.apply_session_spans(conn, batch.sessions)
+    if batch.spans:
+        await batch.spans.apply(conn)
