@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import LiteralString
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -57,6 +59,15 @@ _DECODE_SLICE = 64
 # long for the write in flight's next statement.
 _FETCH_SLICE = 1000
 
+# Batches written at once, each on its own connection and in its own transaction: the next
+# batch's rows go in while the one before finishes (its span index, offsets, commit), so that
+# PostgreSQL always has work; its offsets are claimed once that one has committed.
+_WRITES = 2
+# While a batch waits for the one before to commit, how often it asks whether that one waits
+# on it (an event re-sent across the two batches: the earlier one's row waits on the later's).
+_GIVE_WAY_CHECK_SECONDS = 0.25
+_BLOCKING: LiteralString = "SELECT pg_backend_pid() = ANY(pg_blocking_pids($1))"
+
 Partition = tuple[str, int]
 _new_tuple = tuple.__new__
 
@@ -70,6 +81,10 @@ class Options:
     until_idle: float | None = None  # exit after this many seconds without a message
 
 
+class _PreviousFailed(Exception):
+    """The batch before did not commit in this attempt: roll back, and write again after it."""
+
+
 @dataclass(slots=True)
 class _Collected:
     """A batch with what only the worker needs of it: the raw messages that may become dead
@@ -79,6 +94,19 @@ class _Collected:
     started: float  # when its first message came (monotonic)
     raw: dict[tuple[str, int, int], ConsumerRecord] = field(default_factory=dict)
     details: dict[tuple[str, int, int], str] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class _Flight:
+    """A batch being written: on which connection, after which batch, and how far it got."""
+
+    collected: _Collected | None  # until written: the batch after it needs only the rest
+    slot: int  # the connection (and its lock) it is written on
+    previous: _Flight | None  # the batch written before it, still in flight when it started
+    server_pid: int | None = None  # of its connection's backend, once it has one
+    committed: asyncio.Event = field(default_factory=asyncio.Event)
+    failed: asyncio.Event = field(default_factory=asyncio.Event)  # an attempt did not commit
+    task: asyncio.Task[bool] | None = None  # True once written and accounted
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -113,25 +141,30 @@ class Worker:
         }
         self._stopping = asyncio.Event()
         self._stop_deadline: float | None = None
-        self._lock = asyncio.Lock()  # held while a batch is written, and by rebalances
+        # One per connection: held while a batch is written on it, and all by rebalances.
+        self._locks = tuple(asyncio.Lock() for _ in range(_WRITES))
         self._unpositioned: set[TopicPartition] = set()
         self._committed: dict[TopicPartition, int] = {}  # next offsets stored in the database
         # Next offsets known to be stored: read when positioning, or stored by our own commits.
         # The database standing behind them means commits were lost: read again from there.
         self._written: dict[Partition, int] = {}
         self._known_days: set[tuple[str, date]] = set()
-        # The batch being collected, and the one being written meanwhile (at most one): the
-        # next batch is fetched and decoded while PostgreSQL takes the previous one.
+        # The batch being collected, and those being written meanwhile (at most _WRITES): the
+        # next batch is fetched and decoded while PostgreSQL takes the previous ones.
         self._collecting: writer.Batch | None = None
-        self._writing: writer.Batch | None = None
+        self._writing: list[writer.Batch] = []
         self._now = datetime.now(UTC)  # the codec's clock, read once per fetch
-        self._backoff = retry.Backoff(
-            initial=settings.ingest_retry_initial_seconds,
-            maximum=settings.ingest_retry_max_seconds,
-            deadline=lambda: self._stop_deadline,
-            on_failure=self._failed,
+        self._backoffs = tuple(
+            retry.Backoff(
+                initial=settings.ingest_retry_initial_seconds,
+                maximum=settings.ingest_retry_max_seconds,
+                deadline=lambda: self._stop_deadline,
+                on_failure=functools.partial(self._failed, slot=slot),
+            )
+            for slot in range(_WRITES)
         )
-        self._conn: db.Connection | None = None
+        self._backoff = self._backoffs[0]  # positioning, schema registry
+        self._conns: list[db.Connection | None] = [None] * _WRITES
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._last_activity = time.monotonic()
@@ -194,41 +227,55 @@ class Worker:
         finally:
             await _quietly(consumer.stop())
             await _quietly(producer.stop())
-            if self._conn is not None:
-                await _quietly(self._conn.close())
+            for conn in self._conns:
+                if conn is not None:
+                    await _quietly(conn.close())
             self.stopped = True
             logger.info("ingest stopped", extra={"messages_written": self.written})
 
     async def _loop(self) -> int:
-        writing: asyncio.Task[bool] | None = None
+        flights: list[_Flight] = []  # being written, oldest first
         try:
             while not self._stopping.is_set():
                 if self._unpositioned:
-                    # Positions come from the database: let the write in flight land first.
-                    if writing is not None and not await writing:
+                    # Positions come from the database: let the writes in flight land first.
+                    if not await self._land(flights, 0):
                         return 1
-                    writing = None
                     await self._position()
                 collected = await self._collect()
-                if writing is not None and not await writing:
+                if not await self._land(flights, _WRITES - 1):  # a connection free
                     return 1
-                writing = None
                 if collected is not None and self._unpositioned:
                     # Taken away and given back, or rewound, while it was collected.
                     collected.batch.forget({(tp.topic, tp.partition) for tp in self._unpositioned})
                 if collected is not None:
-                    writing = asyncio.create_task(self._write(collected))
+                    previous = flights[-1] if flights else None
+                    slot = 0 if previous is None else (previous.slot + 1) % _WRITES
+                    flight = _Flight(collected, slot, previous)
+                    flight.task = asyncio.create_task(self._write(flight))
+                    flights.append(flight)
                 elif self._idle_for_long_enough():
                     logger.info("idle: exiting", extra={"idle_seconds": self._options.until_idle})
                     return 0
-            if writing is not None and not await writing:
-                return 1
-            return 0
+            return 0 if await self._land(flights, 0) else 1
         finally:
-            if writing is not None and not writing.done():
-                writing.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await writing
+            for flight in flights:
+                task = flight.task
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+
+    @staticmethod
+    async def _land(flights: list[_Flight], keep: int) -> bool:
+        """Wait for the oldest writes until at most `keep` are in flight (and drop the finished
+        ones); False if one ran out of time while stopping."""
+        while flights and (len(flights) > keep or flights[0].task is None
+                           or flights[0].task.done()):  # fmt: skip
+            task = flights.pop(0).task
+            if task is not None and not await task:
+                return False
+        return True
 
     async def ready(self) -> dict[str, bool]:
         """Readiness: the database answers, and the broker accepts connections."""
@@ -261,8 +308,10 @@ class Worker:
         """Partitions taken away: wait for a write in progress, forget what is not written."""
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._rebalancing = True  # not idle: the group is handing partitions round
-        async with self._lock:
-            for batch in (self._writing, self._collecting):
+        async with contextlib.AsyncExitStack() as held:
+            for lock in self._locks:  # in order: every write in progress has landed
+                await held.enter_async_context(lock)
+            for batch in (*self._writing, self._collecting):
                 if batch is not None:
                     batch.forget(gone)
         for tp in partitions:
@@ -334,7 +383,7 @@ class Worker:
             if started is None:
                 started = time.monotonic()
             size += await self._add(collected, fetched)
-            metrics.IN_FLIGHT.set(len(batch) + len(self._writing or ()))
+            metrics.IN_FLIGHT.set(len(batch) + sum(len(b) for b in self._writing))
             if (
                 len(batch) >= self._settings.ingest_batch_max_rows
                 or size >= self._settings.ingest_batch_max_bytes
@@ -423,12 +472,14 @@ class Worker:
 
     # -- writing a batch -------------------------------------------------------------------
 
-    async def _write(self, collected: _Collected) -> bool:
+    async def _write(self, flight: _Flight) -> bool:
         """Write a batch, retrying transient failures; False if stopping ran out of time."""
+        collected = flight.collected
+        assert collected is not None
         batch = collected.batch
-        self._writing = batch
+        self._writing.append(batch)
         try:
-            outcome = await self._backoff.run(lambda: self._write_once(collected))
+            outcome = await self._backoffs[flight.slot].run(lambda: self._write_once(flight))
         except retry.OutOfTime:
             logger.error(
                 "the batch in flight could not be written before the stop timeout; it will be "
@@ -437,58 +488,120 @@ class Worker:
             )
             return False
         finally:
-            self._writing = None
+            self._writing.remove(batch)
+            flight.collected = flight.previous = None  # no chain of batches kept alive
         self._account(collected, outcome)
-        metrics.IN_FLIGHT.set(len(self._collecting or ()))
+        metrics.IN_FLIGHT.set(len(self._collecting or ()) + sum(len(b) for b in self._writing))
         await self._commit_to_kafka(outcome.next_offsets)
         self._update_lag()
         return True
 
-    async def _write_once(self, collected: _Collected) -> writer.Outcome:
-        batch = collected.batch
-
-        async def dead_letter(letters: Sequence[writer.DeadLetter]) -> None:
-            if letters:
-                assert self._producer is not None
-                await dead_letters.produce(
-                    self._producer, letters, collected.raw, collected.details
-                )
-
-        missing = 0
-        while True:
-            async with self._lock:
-                if not batch.items and not batch.next_offsets:
-                    return writer.Outcome()  # everything was revoked or rewound meanwhile
-                conn = await self._connection()
-                await self._ensure_partitions(conn, batch)
+    async def _write_once(self, flight: _Flight) -> writer.Outcome:
+        """Write the batch (the caller retries transient failures). Every attempt that does
+        not commit marks the flight `failed`: the batch after it, should it wait for this
+        one's commit, gives up its own attempt and writes after this one has landed."""
+        try:
+            missing = 0
+            after_previous = False
+            while True:
+                previous = flight.previous
+                if previous is not None and (after_previous or previous.failed.is_set()):
+                    # It may write its rows again and must not wait on ours: let it land.
+                    assert previous.task is not None
+                    if not await asyncio.shield(previous.task):
+                        raise retry.OutOfTime
                 try:
-                    return await writer.write(
-                        conn, self._options.group, batch, codec.COLUMNS, dead_letter,
-                        self._written,
-                    )  # fmt: skip
+                    outcome = await self._attempt(flight)
                 except writer.MissingPartition:
-                    # Dropped or never made since we looked: look again.
-                    self._known_days.clear()
+                    self._known_days.clear()  # dropped or never made since we looked
                     missing += 1
                     if missing == _MISSING_PARTITION_ATTEMPTS:
                         raise
                 except writer.OffsetsRewound as rewound:
-                    self._rewind(rewound.partitions)  # then write the rest of the batch
+                    assert flight.collected is not None
+                    self._rewind(rewound.partitions, flight.collected.batch)  # then the rest
+                except (writer.Overlapped, _PreviousFailed):
+                    after_previous = True  # again, once the batch before landed, claiming first
+                else:
+                    flight.committed.set()
+                    return outcome
+                flight.failed.set()
+        except BaseException:
+            flight.failed.set()
+            raise
 
-    def _rewind(self, partitions: set[Partition]) -> None:
+    async def _attempt(self, flight: _Flight) -> writer.Outcome:
+        """One transaction of the batch, on the flight's connection."""
+        collected = flight.collected
+        assert collected is not None
+        batch = collected.batch
+        async with self._locks[flight.slot]:
+            if not batch.items and not batch.next_offsets:
+                return writer.Outcome()  # everything was revoked or rewound meanwhile
+            conn = await self._connection(flight.slot, batch)
+            flight.server_pid = conn.get_server_pid()
+            await self._ensure_partitions(conn, batch)
+            previous = flight.previous
+            rows_first = previous is not None and not previous.committed.is_set()
+            return await writer.write(
+                conn, self._options.group, batch, codec.COLUMNS,
+                functools.partial(self._dead_letter, collected), self._written,
+                rows_first=rows_first, after_rows=functools.partial(self._rows_in, flight, conn),
+            )  # fmt: skip
+
+    @staticmethod
+    async def _rows_in(flight: _Flight, conn: db.Connection) -> None:
+        """The flight's rows are in: claim its offsets once the batch before has committed.
+
+        `_PreviousFailed` if that one's attempt failed instead, or if it waits on a row of ours
+        (the same event re-sent in both batches): rolling back lets it go on."""
+        previous = flight.previous
+        if previous is None or previous.committed.is_set():
+            return
+        waits = [asyncio.ensure_future(e.wait()) for e in (previous.committed, previous.failed)]
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    waits, timeout=_GIVE_WAY_CHECK_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+                if done:
+                    break
+                if previous.server_pid is not None:
+                    async with db.translated():
+                        blocking = await conn.fetchval(_BLOCKING, previous.server_pid)
+                    if blocking:
+                        raise _PreviousFailed
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if not previous.committed.is_set():
+            raise _PreviousFailed
+
+    async def _dead_letter(
+        self, collected: _Collected, letters: Sequence[writer.DeadLetter]
+    ) -> None:
+        if letters:
+            assert self._producer is not None
+            await dead_letters.produce(self._producer, letters, collected.raw, collected.details)
+
+    def _rewind(self, partitions: set[Partition], batch: writer.Batch | None = None) -> None:
         """Commits we saw succeed are not in the database: forget what is unwritten of these
-        partitions and read them again from their stored offsets (`_position`)."""
+        partitions in `batch` (about to be written again) and the batch being collected, and
+        read them again from their stored offsets (`_position`).
+
+        A batch written meanwhile on the other connection is not touched: `_written` still
+        holds the offsets the database is behind, so its claim finds them and it rewinds
+        itself (it must not store them with a gap in front: the messages read again would lie
+        below its offsets, and be skipped)."""
         assert self._consumer is not None
         logger.warning(
             "the database stands behind offsets this worker stored (PostgreSQL lost commits in "
             "a crash, or was restored from a backup): reading those partitions again from there",
             extra={"partitions": len(partitions)},
         )
-        for batch in (self._writing, self._collecting):
-            if batch is not None:
-                batch.forget(partitions)
-        for key in partitions:
-            self._written.pop(key, None)
+        for kept in (batch, self._collecting):
+            if kept is not None:
+                kept.forget(partitions)
         tps = [tp for tp in self._consumer.assignment() if (tp.topic, tp.partition) in partitions]
         if tps:
             self._consumer.pause(*tps)
@@ -552,8 +665,9 @@ class Worker:
 
     # -- the database connection and retries -----------------------------------------------
 
-    async def _connection(self) -> db.Connection:
-        if self._conn is None or self._conn.is_closed():
+    async def _connection(self, slot: int = 0, batch: writer.Batch | None = None) -> db.Connection:
+        current = self._conns[slot]
+        if current is None or current.is_closed():
             conn = await db.connect(self._store_settings.database_url.get_secret_value())
             try:
                 await wire.use(conn)  # the codec's rows go out as they are
@@ -561,14 +675,14 @@ class Worker:
                     # Safe: see IngestSettings.ingest_synchronous_commit and `_rewind`.
                     async with db.translated():
                         await conn.execute("SET synchronous_commit TO off")
-                await self._check_written(conn)
+                await self._check_written(conn, batch)
             except BaseException:
                 conn.terminate()
                 raise
-            self._conn = conn
-        return self._conn
+            self._conns[slot] = current = conn
+        return current
 
-    async def _check_written(self, conn: db.Connection) -> None:
+    async def _check_written(self, conn: db.Connection, batch: writer.Batch | None) -> None:
         """After a reconnection: the database may have lost commits we saw succeed (a crash
         before their WAL was on disk, a restore from a backup). Partitions still receiving
         messages would show it at their next write; this finds the quiet ones too."""
@@ -577,16 +691,17 @@ class Worker:
         stored = await writer.stored_offsets(conn, self._options.group, self._written)
         behind = {key for key, ours in self._written.items() if stored.get(key, -1) < ours}
         if behind:
-            self._rewind(behind)
+            self._rewind(behind, batch)
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self, exc: Exception, slot: int) -> None:
         if isinstance(exc, errors.TransientStoreError):
-            self._drop_connection()
+            self._drop_connection(slot)
 
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.terminate()
-            self._conn = None
+    def _drop_connection(self, slot: int) -> None:
+        conn = self._conns[slot]
+        if conn is not None:
+            conn.terminate()
+            self._conns[slot] = None
 
 
 async def _quietly(awaitable: object) -> None:

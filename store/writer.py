@@ -141,6 +141,15 @@ class MissingPartition(errors.StoreError):
     """A row's day partition does not exist (yet, or any more): create it and write again."""
 
 
+class Overlapped(errors.StoreError):
+    """A batch whose rows went in before its offsets were claimed (`write`'s `rows_first`)
+    holds messages stored before, by this or another worker. Nothing was written: write it
+    again, claiming first (which skips them)."""
+
+    def __init__(self, messages: str) -> None:
+        super().__init__(f"{messages} message(s) of the batch were written before")
+
+
 class OffsetsRewound(errors.StoreError):
     """The database stands behind offsets the caller had stored itself: commits it saw
     succeed are gone (PostgreSQL crashed before an asynchronous commit reached its WAL on disk,
@@ -299,6 +308,9 @@ async def write(
     columns: dict[str, tuple[str, ...]],
     before_commit: BeforeCommit,
     written: Mapping[tuple[str, int], int] | None = None,
+    *,
+    rows_first: bool = False,
+    after_rows: Callable[[], Awaitable[None]] | None = None,
 ) -> Outcome:
     """Write `batch` and its offsets in one transaction (see the module docstring).
 
@@ -308,22 +320,38 @@ async def write(
     `OffsetsRewound` (nothing written: the stored offsets of some partitions are behind
     `written`), `TransientStoreError` (retry), or `StoreError`. `Outcome.gaps` names partitions
     whose first message lies beyond the stored offset (messages the broker no longer has).
+
+    `after_rows()`, when given, is awaited once the event rows are in. With `rows_first`, they
+    go in before the offsets are claimed: a caller writing the next batch on a second
+    connection lets its COPY run while the batch before commits, and makes `after_rows` wait
+    for that commit (the claim would wait on the offset rows anyway; the registry and the span
+    index must see the batch before). Should the claim then show that some of the rows were
+    written before (another worker took the partition meanwhile), `Overlapped` is raised and
+    nothing is written: call again without `rows_first`.
     """
     outcome = Outcome()
     keys = sorted(batch.next_offsets)
     topics = [k[0] for k in keys]
     numbers = [k[1] for k in keys]
+    firsts = [batch.first_offsets[k] for k in keys]
     try:
         async with db.translated(), conn.transaction():
-            claimed = await conn.fetch(
-                _CLAIM, group, topics, numbers, [batch.first_offsets[k] for k in keys]
-            )
+            if rows_first:
+                await _store_events(conn, batch, columns, outcome)
+                if after_rows is not None:
+                    await after_rows()
+            claimed = await conn.fetch(_CLAIM, group, topics, numbers, firsts)
             stored = {(row["topic"], row["partition"]): row["next_offset"] for row in claimed}
             if written:
                 _check_not_rewound(claimed, written)
             fresh = _fresh(batch, stored, outcome)
+            if not rows_first:
+                await _store_events(conn, fresh, columns, outcome)
+                if after_rows is not None:
+                    await after_rows()
+            elif fresh is not batch:
+                raise Overlapped(str(len(batch) - len(fresh)))
             outcome.counts.update(fresh.counts)
-            await _store_events(conn, fresh, columns, outcome)
             await _apply_registry(conn, fresh, outcome)
             dead = [
                 DeadLetter(topic=i.topic, partition=i.partition, offset=i.offset, reason=i.reason)
