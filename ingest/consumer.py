@@ -11,6 +11,8 @@ the same transaction as the rows, by `store.writer`):
   `…_MAX_SECONDS` since its first message, whichever comes first. Each message is decoded and
   validated (`ingest.codec`); a poison message becomes a dead letter, an event already older
   than its retention window is counted `expired` and stored nowhere;
+- two batches are written at once, each on its own connection: the later one's rows go in
+  while the earlier one commits, and it claims its offsets only after that commit (`_Flight`);
 - the batch is written by `store.writer.write` in one transaction; its dead letters are produced
   to `ruaj.dlq` (with headers naming source topic, partition, offset and reason) and
   acknowledged by the broker before that transaction commits. A crash at any point leaves either
