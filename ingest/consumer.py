@@ -258,7 +258,7 @@ class Worker:
                     flights.append(flight)
                 elif self._idle_for_long_enough():
                     logger.info("idle: exiting", extra={"idle_seconds": self._options.until_idle})
-                    return 0
+                    return 0 if await self._land(flights, 0) else 1
             return 0 if await self._land(flights, 0) else 1
         finally:
             for flight in flights:
