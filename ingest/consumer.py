@@ -544,11 +544,11 @@ class Worker:
             flight.server_pid = conn.get_server_pid()
             await self._ensure_partitions(conn, batch)
             previous = flight.previous
-            rows_first = previous is not None and not previous.committed.is_set()
+            concurrent = previous is not None and not previous.committed.is_set()
             return await writer.write(
                 conn, self._options.group, batch, codec.COLUMNS,
                 functools.partial(self._dead_letter, collected), self._written,
-                rows_first=rows_first, after_rows=functools.partial(self._rows_in, flight, conn),
+                before_claim=functools.partial(self._rows_in, flight, conn) if concurrent else None,
             )  # fmt: skip
 
     @staticmethod
@@ -558,8 +558,7 @@ class Worker:
         `_PreviousFailed` if that one's attempt failed instead, or if it waits on a row of ours
         (the same event re-sent in both batches): rolling back lets it go on."""
         previous = flight.previous
-        if previous is None or previous.committed.is_set():
-            return
+        assert previous is not None
         waits = [asyncio.ensure_future(e.wait()) for e in (previous.committed, previous.failed)]
         try:
             while True:

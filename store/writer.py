@@ -142,11 +142,11 @@ class MissingPartition(errors.StoreError):
 
 
 class Overlapped(errors.StoreError):
-    """A batch whose rows went in before its offsets were claimed (`write`'s `rows_first`)
+    """A batch whose rows went in before its offsets were claimed (`write`'s `before_claim`)
     holds messages stored before, by this or another worker. Nothing was written: write it
     again, claiming first (which skips them)."""
 
-    def __init__(self, messages: str) -> None:
+    def __init__(self, messages: int) -> None:
         super().__init__(f"{messages} message(s) of the batch were written before")
 
 
@@ -200,9 +200,9 @@ class Batch:
     `add` also sorts each message out as it comes — its table's rows (duplicates inside the
     batch removed), the registry's changes, the IP sessions' port-block spans (folded per
     session), the dead letters, the day partitions the rows need, the counts of what is stored
-    nowhere — so that the write transaction does nothing but
-    database work: the worker adds messages while the previous batch is being written, and
-    PostgreSQL is not kept waiting for Python between two statements.
+    nowhere — so that the write transaction does nothing but database work: the worker adds
+    messages while the previous batch is being written, and PostgreSQL is not kept waiting for
+    Python between two statements.
     """
 
     items: list[Item] = field(default_factory=list)
@@ -309,8 +309,7 @@ async def write(
     before_commit: BeforeCommit,
     written: Mapping[tuple[str, int], int] | None = None,
     *,
-    rows_first: bool = False,
-    after_rows: Callable[[], Awaitable[None]] | None = None,
+    before_claim: Callable[[], Awaitable[None]] | None = None,
 ) -> Outcome:
     """Write `batch` and its offsets in one transaction (see the module docstring).
 
@@ -321,13 +320,13 @@ async def write(
     `written`), `TransientStoreError` (retry), or `StoreError`. `Outcome.gaps` names partitions
     whose first message lies beyond the stored offset (messages the broker no longer has).
 
-    `after_rows()`, when given, is awaited once the event rows are in. With `rows_first`, they
-    go in before the offsets are claimed: a caller writing the next batch on a second
-    connection lets its COPY run while the batch before commits, and makes `after_rows` wait
-    for that commit (the claim would wait on the offset rows anyway; the registry and the span
-    index must see the batch before). Should the claim then show that some of the rows were
-    written before (another worker took the partition meanwhile), `Overlapped` is raised and
-    nothing is written: call again without `rows_first`.
+    With `before_claim`, the event rows go in first, then `before_claim()` is awaited, then the
+    offsets are claimed: a caller writing the next batch on a second connection lets its COPY
+    run while the batch before commits, and makes `before_claim` wait for that commit (the
+    claim would wait on the offset rows anyway; the registry and the span index must see the
+    batch before). Should the claim then show that some of the rows were written before
+    (another worker took the partition meanwhile), `Overlapped` is raised and nothing is
+    written: call again without `before_claim`.
     """
     outcome = Outcome()
     keys = sorted(batch.next_offsets)
@@ -336,21 +335,18 @@ async def write(
     firsts = [batch.first_offsets[k] for k in keys]
     try:
         async with db.translated(), conn.transaction():
-            if rows_first:
+            if before_claim is not None:
                 await _store_events(conn, batch, columns, outcome)
-                if after_rows is not None:
-                    await after_rows()
+                await before_claim()
             claimed = await conn.fetch(_CLAIM, group, topics, numbers, firsts)
             stored = {(row["topic"], row["partition"]): row["next_offset"] for row in claimed}
             if written:
                 _check_not_rewound(claimed, written)
             fresh = _fresh(batch, stored, outcome)
-            if not rows_first:
+            if before_claim is None:
                 await _store_events(conn, fresh, columns, outcome)
-                if after_rows is not None:
-                    await after_rows()
             elif fresh is not batch:
-                raise Overlapped(str(len(batch) - len(fresh)))
+                raise Overlapped(len(batch) - len(fresh))
             outcome.counts.update(fresh.counts)
             await _apply_registry(conn, fresh, outcome)
             dead = [

@@ -1,4 +1,4 @@
-"""Two batches written at once on two connections (ingest.consumer, store.writer `rows_first`):
+"""Two batches written at once on two connections (ingest.consumer, store.writer `before_claim`):
 the later one's rows go in while the earlier one commits, its offsets only after; a batch
 whose rows were written before is refused whole; a later batch holding the row an earlier one
 waits for gives way."""
@@ -40,6 +40,10 @@ async def _nothing(_: object) -> None:
     return None
 
 
+async def _no_wait() -> None:
+    return None
+
+
 @pytest.fixture
 async def ingest_conns(
     conn: db.Connection, database_url: str
@@ -77,13 +81,13 @@ async def test_the_later_batch_s_rows_go_in_while_the_earlier_commits_its_offset
     async def hold(_: object) -> None:  # the earlier batch waits before its commit
         await release.wait()
 
-    async def after_rows() -> None:  # the later one's rows are in, its offsets not claimed yet
+    async def before_claim() -> None:  # the later one's rows are in, its offsets not claimed yet
         rows_in.set()
         await release.wait()
 
     a = asyncio.create_task(writer.write(first, _GROUP, earlier, codec.COLUMNS, hold))
     b = asyncio.create_task(writer.write(second, _GROUP, later, codec.COLUMNS, _nothing,
-                                         rows_first=True, after_rows=after_rows))  # fmt: skip
+                                         before_claim=before_claim))  # fmt: skip
     await asyncio.wait_for(rows_in.wait(), 10)
     assert await _stored(conn) == (0, None)  # neither committed
     release.set()
@@ -101,7 +105,8 @@ async def test_a_batch_whose_rows_were_written_before_is_refused_whole(
     await writer.write(first, _GROUP, _batch(0, rows[:10]), codec.COLUMNS, _nothing)
     overlapping = _batch(5, rows[5:])  # another worker's view: offsets 5-14
     with pytest.raises(writer.Overlapped):
-        await writer.write(second, _GROUP, overlapping, codec.COLUMNS, _nothing, rows_first=True)
+        await writer.write(second, _GROUP, overlapping, codec.COLUMNS, _nothing,
+                           before_claim=_no_wait)  # fmt: skip
     assert await _stored(conn) == (10, 10)  # nothing of it written
     outcome = await writer.write(second, _GROUP, overlapping, codec.COLUMNS, _nothing)
     assert outcome.skipped == 5
@@ -127,8 +132,7 @@ async def test_a_later_batch_holding_a_row_the_earlier_waits_for_gives_way(
 
     later_in = asyncio.Event()
     b = asyncio.create_task(writer.write(second, _GROUP, _batch(10, later_rows), codec.COLUMNS,
-                                         _nothing, rows_first=True,
-                                         after_rows=later_rows_in))  # fmt: skip
+                                         _nothing, before_claim=later_rows_in))  # fmt: skip
     await asyncio.wait_for(later_in.wait(), 10)
     a = asyncio.create_task(writer.write(first, _GROUP, _batch(0, earlier_rows), codec.COLUMNS,
                                          _nothing))  # fmt: skip
