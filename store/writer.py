@@ -217,7 +217,8 @@ class Batch:
     dead: list[Item] = field(default_factory=list)
     days: set[tuple[str, int]] = field(default_factory=set)  # table, days since 2000-01-01
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # expired, duplicate
-    _seen: set[tuple[object, object]] = field(default_factory=set)
+    _seen: dict[object, int] = field(default_factory=dict)  # event_id → event time
+    _seen_more: set[tuple[object, int]] = field(default_factory=set)
 
     @classmethod
     def of(cls, items: Iterable[Item]) -> Batch:
@@ -247,11 +248,18 @@ class Batch:
         rows = self.rows.get(table)
         if rows is None or row is None or event_time is None:
             return
-        seen = (row[0], event_time)  # the primary key: a re-sent event repeats both
-        if seen in self._seen:
+        # The primary key, (event_id, event time): a re-sent event repeats both. Kept as
+        # event_id → time, no tuple a message for the garbage collector to scan; an event_id
+        # met again at another time (not a re-sent event) goes to `_seen_more`.
+        event_id = row[0]
+        known = self._seen.get(event_id)
+        if known is None:
+            self._seen[event_id] = event_time
+        elif known == event_time or (event_id, event_time) in self._seen_more:
             self.counts[(topic, DUPLICATE)] += 1
             return
-        self._seen.add(seen)
+        else:
+            self._seen_more.add((event_id, event_time))
         rows.append(row)
         self.topic_of[table] = topic
         self.days.add((table, event_time // _DAY_US))
