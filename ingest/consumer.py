@@ -686,11 +686,16 @@ class Worker:
     async def _check_written(self, conn: db.Connection, batch: writer.Batch | None) -> None:
         """After a reconnection: the database may have lost commits we saw succeed (a crash
         before their WAL was on disk, a restore from a backup). Partitions still receiving
-        messages would show it at their next write; this finds the quiet ones too."""
+        messages would show it at their next write; this finds the quiet ones too.
+
+        It compares with `_written` as it was when asking: a write on the other connection may
+        commit meanwhile, and a partition it adds was not asked about (taking it for one the
+        database lost would read it again for nothing)."""
         if not self._written:
             return
-        stored = await writer.stored_offsets(conn, self._options.group, self._written)
-        behind = {key for key, ours in self._written.items() if stored.get(key, -1) < ours}
+        written = dict(self._written)
+        stored = await writer.stored_offsets(conn, self._options.group, written)
+        behind = {key for key, ours in written.items() if stored.get(key, -1) < ours}
         if behind:
             self._rewind(behind, batch)
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 import schemas as bundled
 from ingest import avro, codec, consumer, simulator
@@ -258,6 +259,60 @@ async def test_a_database_set_back_behind_the_workers_commits_is_filled_again_fr
     assert stored["subscriber_change"] + refused == truth.distinct_good("subscriber_change") > 0
     assert await stored_offsets(conn) == await end_offsets(broker.bootstrap, simulator.ALL_TOPICS)
     assert "the database stands behind offsets this worker stored" in caplog.text
+
+
+async def test_a_partition_first_written_during_the_reconnection_check_is_not_taken_as_lost(
+    conn: db.Connection, database_url: str, broker: stack.Broker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """The check a new connection makes (are the offsets this worker committed still stored?)
+    asks about the partitions written so far. A write on the other connection that commits
+    while it asks adds a partition it did not ask about: that one is not missing from the
+    database, and must not be read again from its beginning."""
+    await conn.execute(
+        "INSERT INTO ruaj.ingest_offset (consumer_group, topic, partition, next_offset)"
+        " VALUES ('ruaj-ingest', 'ruaj.cdr', 0, 5), ('ruaj-ingest', 'ruaj.sms', 1, 7)"
+    )
+    worker = consumer.Worker(
+        ingest_settings(broker.bootstrap),
+        StoreSettings(database_url=database_url),  # type: ignore[arg-type]  # str → SecretStr
+        consumer.Options(),
+    )
+    # Not started: nothing assigned, so a rewind pauses nothing; it only says so.
+    worker._consumer = kafka = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap)
+    try:
+        await _check_written_while_the_other_connection_commits(conn, database_url, worker, caplog)
+    finally:
+        await kafka.stop()
+
+
+async def _check_written_while_the_other_connection_commits(
+    conn: db.Connection, database_url: str, worker: consumer.Worker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    worker._written[("ruaj.cdr", 0)] = 5  # committed before the check
+
+    async def the_other_connection_commits() -> None:  # while the check waits on its query
+        worker._written[("ruaj.sms", 1)] = 7
+
+    other = await db.connect(database_url)
+    try:
+        with caplog.at_level("WARNING", logger="ingest.consumer"):
+            await asyncio.gather(worker._check_written(other, None),
+                                 the_other_connection_commits())  # fmt: skip
+    finally:
+        await other.close()
+    assert worker._written == {("ruaj.cdr", 0): 5, ("ruaj.sms", 1): 7}
+    assert "stands behind" not in caplog.text
+    # A partition the database really lost is still found.
+    await conn.execute("DELETE FROM ruaj.ingest_offset WHERE topic = 'ruaj.cdr'")
+    other = await db.connect(database_url)
+    try:
+        with caplog.at_level("WARNING", logger="ingest.consumer"):
+            await worker._check_written(other, None)
+    finally:
+        await other.close()
+    assert "stands behind" in caplog.text
 
 
 async def test_two_workers_share_the_partitions_and_one_takes_over_from_the_other(
