@@ -26,9 +26,17 @@ import re
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.errors import PoisonRecord, SchemaError
+
+try:  # built by `make install` where a C compiler is found (setup.py); else the Python reader
+    from ingest import _cavro
+except ImportError:  # pragma: no cover - exercised on machines without a compiler
+    _cavro = None  # type: ignore[assignment]  # tested for None before use
+
+if TYPE_CHECKING:
+    from ingest._cavro import Program as _Program
 
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -362,9 +370,10 @@ def _describe(kind: AvroType) -> str:
 class Reader:
     """Reads bodies written with one schema as values of the reader schema's `fields`."""
 
-    __slots__ = ("_read", "fields", "source")
+    __slots__ = ("_read", "compiled", "fields", "python", "source")
 
-    def __init__(self, writer: AvroType, reader: AvroType, fields: Sequence[str]) -> None:
+    def __init__(self, writer: AvroType, reader: AvroType, fields: Sequence[str], *,
+                 compiled: bool = True) -> None:  # fmt: skip
         if not isinstance(writer, Record) or not isinstance(reader, Record):
             raise SchemaError("writer and reader schemas must be records")
         if not _same_name(writer, reader):
@@ -398,7 +407,11 @@ class Reader:
         self.source = "\n".join(code.lines)
         namespace = dict(code.names)
         exec(compile(self.source, f"<avro reader {writer.name}>", "exec"), namespace)
-        self._read: Callable[[bytes, int], tuple[tuple[Any, ...], int]] = namespace["read"]
+        self.python: Callable[[bytes, int], tuple[tuple[Any, ...], int]] = namespace["read"]
+        self.compiled = _program(writer, reader, self.fields) if compiled else None
+        self._read: Callable[[bytes, int], tuple[tuple[Any, ...], int]] = (
+            self.python if self.compiled is None else self.compiled.read
+        )
 
     def read(self, data: bytes, start: int) -> tuple[tuple[Any, ...], int]:
         """The values of one record body starting at `start`, and the position after it."""
@@ -408,8 +421,84 @@ class Reader:
             raise PoisonRecord("malformed", "truncated") from None
         except UnicodeDecodeError:
             raise PoisonRecord("malformed", "string is not valid UTF-8") from None
-        except (struct.error, RecursionError) as exc:
+        except struct.error:
+            raise PoisonRecord("malformed", "truncated") from None
+        except RecursionError as exc:
             raise PoisonRecord("malformed", type(exc).__name__) from None
+
+
+class _NotCompilable(Exception):
+    """A writer schema the C reader does not take (it skips an array, map or record field)."""
+
+
+_KEEP_NONE = -1  # slot: read past the value
+_KEEP_CHECKED = -2  # slot: read and check the value as the reader would, then drop it
+
+
+def _program(writer: Record, reader: Record, fields: tuple[str, ...]) -> _Program | None:
+    """The plan of `Reader` for `ingest._cavro.Program`, or None where the C reader is not
+    built (no compiler at install) or does not take the schemas (fields asked for twice; a
+    writer field of array, map or record type that the reader skips)."""
+    if _cavro is None or len(set(fields)) != len(fields):
+        return None
+    slots = {name: index for index, name in enumerate(fields)}
+    steps = []
+    matched: set[str] = set()
+    try:
+        for wfield in writer.fields:
+            rfield = _reader_field(reader, wfield.name)
+            if rfield is None:
+                steps.append(_step(wfield.type, None, _KEEP_NONE, wfield.name))
+                continue
+            matched.add(rfield.name)
+            slot = slots.get(rfield.name, _KEEP_CHECKED)
+            steps.append(_step(wfield.type, rfield.type, slot, wfield.name))
+    except _NotCompilable:
+        return None
+    defaults = tuple(
+        (slots[f.name], default_value(f))
+        for f in reader.fields
+        if f.name not in matched and f.name in slots
+    )
+    return _cavro.Program(tuple(steps), len(fields), defaults, _malformed, _bad_enum)
+
+
+def _step(writer: AvroType, reader: AvroType | None, slot: int, field: str) -> tuple[Any, ...]:
+    """One step of the C plan: `_emit_read` of the same types, as data."""
+    assert _cavro is not None
+    if reader is None:
+        slot = _KEEP_NONE
+    if isinstance(writer, Union):
+        branches = tuple(
+            _step(option, _target_type(option, reader, field), slot, field)
+            for option in writer.branches
+        )
+        return (_cavro.UNION, slot, 0, branches)
+    if reader is not None:
+        reader = _target_type(writer, reader, field)
+    if isinstance(writer, Primitive):
+        to = reader.kind if isinstance(reader, Primitive) else writer.kind
+        kinds = {
+            "null": _cavro.NULL, "boolean": _cavro.BOOL, "float": _cavro.FLOAT,
+            "double": _cavro.DOUBLE,
+            "int": _cavro.LONG_F if to in ("float", "double") else _cavro.LONG,
+            "long": _cavro.LONG_F if to in ("float", "double") else _cavro.LONG,
+            "string": _cavro.STRING if to == "string" else _cavro.BYTES,
+            "bytes": _cavro.STRING if to == "string" else _cavro.BYTES,
+        }  # fmt: skip
+        return (kinds[writer.kind], slot, 0, None)
+    if isinstance(writer, Enum):
+        table = None
+        if reader is not None:
+            assert isinstance(reader, Enum)
+            by_raw: list[str | None] = []
+            for symbol in writer.symbols:
+                by_raw += [symbol if symbol in reader.symbols else reader.default, None]
+            table = tuple(by_raw)
+        return (_cavro.ENUM, slot, 2 * len(writer.symbols), (table, field))
+    if isinstance(writer, Fixed):
+        return (_cavro.FIXED, slot, writer.size, None)
+    raise _NotCompilable(field)
 
 
 def _reader_field(reader: Record, name: str) -> Field | None:
