@@ -330,11 +330,8 @@ def _emit_read(code: _Code, depth: int, writer: AvroType, reader: AvroType | Non
         limit = 2 * len(writer.symbols)
         if reader is not None and target:
             assert isinstance(reader, Enum)
-            by_raw: list[str | None] = []
-            for symbol in writer.symbols:
-                by_raw += [symbol if symbol in reader.symbols else reader.default, None]
             code.emit(depth, f"if n >= {limit}: raise _bad_enum({field!r}, n)")
-            code.emit(depth, f"{target} = {code.const(tuple(by_raw))}[n]")
+            code.emit(depth, f"{target} = {code.const(_enum_table(writer, reader))}[n]")
             code.emit(depth, f"if {target} is None: raise _bad_enum({field!r}, n)")
         else:
             code.emit(depth, f"if n >= {limit} or n & 1: raise _bad_enum({field!r}, n)")
@@ -343,6 +340,15 @@ def _emit_read(code: _Code, depth: int, writer: AvroType, reader: AvroType | Non
         if reader is not None and target:
             code.emit(depth, f"{target} = b[p:e]")
         code.emit(depth, "p = e")
+
+
+def _enum_table(writer: Enum, reader: Enum) -> tuple[str | None, ...]:
+    """The reader's symbol for each zig-zag-encoded writer index (symbol i is 2i; odd values,
+    negative indexes, and symbols the reader lacks with no default are None)."""
+    by_raw: list[str | None] = []
+    for symbol in writer.symbols:
+        by_raw += [symbol if symbol in reader.symbols else reader.default, None]
+    return tuple(by_raw)
 
 
 def _target_type(writer: AvroType, reader: AvroType | None, field: str) -> AvroType | None:
@@ -491,10 +497,7 @@ def _step(writer: AvroType, reader: AvroType | None, slot: int, field: str) -> t
         table = None
         if reader is not None:
             assert isinstance(reader, Enum)
-            by_raw: list[str | None] = []
-            for symbol in writer.symbols:
-                by_raw += [symbol if symbol in reader.symbols else reader.default, None]
-            table = tuple(by_raw)
+            table = _enum_table(writer, reader)
         return (_cavro.ENUM, slot, 2 * len(writer.symbols), (table, field))
     if isinstance(writer, Fixed):
         return (_cavro.FIXED, slot, writer.size, None)

@@ -21,6 +21,17 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def varint(raw: int) -> bytes:
+    """`raw` (≥ 0, already zig-zag encoded where it stands for a signed value) as an Avro
+    varint: seven bits a byte, low bits first."""
+    out = bytearray()
+    while raw > 127:
+        out.append((raw & 0x7F) | 0x80)
+        raw >>= 7
+    out.append(raw)
+    return bytes(out)
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion in a thread of its own (safe from any test's event loop)."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:

@@ -7,15 +7,7 @@ import random
 import pytest
 
 from ingest import avro_reader
-
-
-def _encode(value: int) -> bytes:
-    out = bytearray()
-    while value > 127:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+from tests.support import varint
 
 
 @pytest.fixture(autouse=True)
@@ -31,20 +23,20 @@ def test_every_length_reads_as_the_loop_does_before_and_after_its_high_half_is_k
     values += [now + rng.randrange(1 << 31) for _ in range(500)]  # 8-byte, shared high halves
     values += [(1 << 49) - 1, 1 << 49, (1 << 56) - 1, 1 << 56, (1 << 64) - 1]
     for value in values * 2:  # the second time round, 8-byte high halves are known
-        data = b"\x07" + _encode(value) + b"\x01\x02\x03"
+        data = b"\x07" + varint(value) + b"\x01\x02\x03"
         assert avro_reader._long8(data, 1) == avro_reader._varint(data, 1) == (
-            value, 1 + len(_encode(value))
+            value, 1 + len(varint(value))
         )  # fmt: skip
     assert avro_reader._LONG8_HIGH  # the fast path was taken
 
 
 def test_a_known_high_half_after_a_shorter_varint_is_not_taken_for_its_end() -> None:
     value = 2 * 1_764_633_600_123_456
-    eight = _encode(value)
+    eight = varint(value)
     assert len(eight) == 8
     avro_reader._long8(eight, 0)  # learns eight[4:]
     # A 2-byte varint followed by two bytes and the same four: the loop's answer, not 8 bytes.
-    data = _encode(300) + b"\x85\x86" + eight[4:]
+    data = varint(300) + b"\x85\x86" + eight[4:]
     assert avro_reader._long8(data, 0) == (300, 2)
     # A truncated varint whose high half is known is still malformed (IndexError → malformed).
     with pytest.raises(IndexError):
@@ -54,6 +46,6 @@ def test_a_known_high_half_after_a_shorter_varint_is_not_taken_for_its_end() -> 
 def test_the_cache_is_bounded() -> None:
     base = 2 * 1_764_633_600_000_000
     for step in range(avro_reader._LONG8_KEPT + 10):
-        data = _encode(base + (step << 28))
+        data = varint(base + (step << 28))
         assert avro_reader._long8(data, 0) == avro_reader._varint(data, 0)
     assert len(avro_reader._LONG8_HIGH) <= avro_reader._LONG8_KEPT
