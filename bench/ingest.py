@@ -18,8 +18,8 @@ the worker process, by PostgreSQL (every backend of the postmaster) and by the b
 /proc, says where the time goes: on a machine shared with the database, a worker that takes
 less CPU per row leaves more of it to PostgreSQL.
 
-The bare COPY and ruaj ingest run three times in turn (see `run`): one pair of runs on a shared
-machine says little, the median of three pairs more.
+The bare COPY and ruaj ingest run five times in turn (see `run`): one pair of runs on a shared
+machine says little, the median of five pairs more.
 
 Event days are spread over the week before now, so every row lands in a day partition that
 exists already in the baselines (created before the timing, as maintenance would).
@@ -57,7 +57,7 @@ _WRITTEN: LiteralString = (
 _SEED = 2026
 _DAYS = 7
 _PRODUCE_WINDOW = 5000  # messages in flight while producing
-_ROUNDS = 3  # of bare COPY and ruaj ingest, in turn
+_ROUNDS = 5  # of bare COPY and ruaj ingest, in turn
 
 
 @dataclass(slots=True)
