@@ -4,6 +4,8 @@ For each event topic, realistic messages from the simulator are decoded over and
 - `codec`: `Codec.decode` — framing, the compiled Avro reader, validation, the row tuple;
 - `reader`: the compiled reader alone (`avro.Decoder.decode`), so `codec - reader` is validation
   and conversion;
+- `python_reader`: the same reading plan run as generated Python (`avro_reader.Reader.python`),
+  what runs where the C extension could not be built;
 - `fastavro`: fastavro's `schemaless_reader` on the same body with the parsed schema (datetimes
   and enum symbols included) plus the exact-length check — the obvious alternative, for scale.
 
@@ -19,14 +21,14 @@ import functools
 import io
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import fastavro
 
 from bench.support import Env, Report
-from ingest import avro, codec, simulator
+from ingest import avro, avro_reader, codec, simulator
 
 _ROUNDS = 5
 
@@ -56,6 +58,11 @@ def _full(decode: Callable[[str, bytes], object], topic: str, payloads: list[byt
         decode(topic, payload)
 
 
+def _python(reads: Mapping[bytes, Callable[[bytes, int], object]], payloads: list[bytes]) -> None:
+    for payload in payloads:
+        reads[payload[2:10]](payload, 10)
+
+
 def _fastavro(parsed: Any, payloads: list[bytes]) -> None:
     reader = fastavro.schemaless_reader
     for payload in payloads:
@@ -67,7 +74,7 @@ def _fastavro(parsed: Any, payloads: list[bytes]) -> None:
 
 
 async def run(env: Env) -> Report:
-    """Measure µs/record of the codec, its reader and fastavro for each topic."""
+    """Measure µs/record of the codec, its reader (C and Python) and fastavro for each topic."""
     end = datetime.now(UTC)
     schemas = avro.load()
     subject = codec.Codec(schemas, now=lambda: end)
@@ -78,15 +85,26 @@ async def run(env: Env) -> Report:
         parsed = fastavro.parse_schema(dict(schemas.reader(name).schema))
         full = functools.partial(_full, subject.decode, topic, payloads)
         compiled = functools.partial(_full, subject.decoder.decode, name, payloads)
+        columns = codec.COLUMNS[codec.TOPICS[topic]]
+        reads = {
+            v.fingerprint.to_bytes(8, "little"): avro_reader.Reader(
+                v.parsed, schemas.reader(name).parsed, columns, compiled=False
+            ).python
+            for v in schemas.versions(name)
+        }
+        python = functools.partial(_python, reads, payloads)
         baseline = functools.partial(_fastavro, parsed, payloads)
         count = len(payloads)
-        codec_us, reader_us, fastavro_us = _best_us([full, compiled, baseline], count, rounds)
+        codec_us, reader_us, python_us, fastavro_us = _best_us(
+            [full, compiled, python, baseline], count, rounds
+        )
         report.rows.append({
             "topic": topic,
             "records": count,
             "codec_us": codec_us,
             "reader_us": reader_us,
             "validate_us": codec_us - reader_us,
+            "python_reader_us": python_us,
             "fastavro_us": fastavro_us,
             "codec_records_per_s": round(1e6 / codec_us),
             "reader_vs_fastavro": fastavro_us / reader_us,
