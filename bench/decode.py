@@ -27,7 +27,7 @@ from typing import Any
 
 import fastavro
 
-from bench.support import Env, Report
+from bench.support import Env, Report, avro_reader_note
 from ingest import avro, avro_reader, codec, simulator
 
 _ROUNDS = 5
@@ -115,5 +115,6 @@ async def run(env: Env) -> Report:
         f"simulator mix ({total:,} records): {mean:.2f} µs/record decode + validate, "
         f"{1e6 / mean:,.0f} records/s on one core"
     )
+    report.notes.append(avro_reader_note())
     report.notes.append(f"best of {rounds} rounds per figure{' (--quick)' if env.quick else ''}")
     return report

@@ -43,7 +43,7 @@ from typing import LiteralString
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import _proc
-from bench.support import Env, Report, load_average
+from bench.support import Env, Report, avro_reader_note, load_average
 from ingest import avro, codec, consumer, simulator
 from ingest.errors import PoisonRecord
 from ingest.settings import IngestSettings
@@ -387,6 +387,7 @@ async def run(env: Env) -> Report:
         f"ruaj ingest / naive consumer: {worker.rate / slow.rate:.1f} (median round)"
     )
     report.notes.append(_memory_note(memory))
+    report.notes.append(avro_reader_note())
     report.notes.append(f"load average at the end: {load_average()}")
     return report
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, LiteralString
 from urllib.parse import urlsplit, urlunsplit
 
+from ingest import avro_reader
 from ruaj import stack
 from store import db, migrate
 
@@ -123,6 +124,13 @@ def percentile(values: list[float], fraction: float) -> float:
     """The value at `fraction` (0..1) of the sorted values (nearest rank)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def avro_reader_note() -> str:
+    """Which Avro reader this run measured: the C one, or the Python fallback."""
+    if avro_reader.COMPILED:
+        return "Avro reader: C (ingest._cavro)"
+    return "Avro reader: generated Python (ingest._cavro not built)"
 
 
 def load_average() -> str:

@@ -38,6 +38,8 @@ except ImportError:  # pragma: no cover - exercised on machines without a compil
 if TYPE_CHECKING:
     from ingest._cavro import Program as _Program
 
+COMPILED = _cavro is not None  # whether readers run the C plan (else the generated Python)
+
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Writer type → reader types it may be read as (Avro "promotion").

@@ -41,7 +41,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
-from ingest import codec, dead_letters, metrics, readiness, retry
+from ingest import avro_reader, codec, dead_letters, metrics, readiness, retry
 from ingest.errors import BrokerUnavailable, PoisonRecord
 from ingest.settings import IngestSettings
 from store import db, errors, partitions, tables, wire, writer
@@ -222,7 +222,11 @@ class Worker:
             ) from exc
         logger.info(
             "ingest started",
-            extra={"group": self._options.group, "topics": list(self._options.topics)},
+            extra={
+                "group": self._options.group,
+                "topics": list(self._options.topics),
+                "avro_reader": "C" if avro_reader.COMPILED else "Python",
+            },
         )
         try:
             return await self._loop()
