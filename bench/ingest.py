@@ -384,6 +384,10 @@ async def run(env: Env) -> Report:
                                 for c, w, r in zip(copies, workers, ratios, strict=True))
     )  # fmt: skip
     report.notes.append(
+        f"ruaj ingest is timed from its first commit on: {worker.rows:,} of {stream.row_count:,} "
+        "rows (the first batch, which waits on start-up and the group join, is not counted)"
+    )
+    report.notes.append(
         f"ruaj ingest / naive consumer: {worker.rate / slow.rate:.1f} (median round)"
     )
     report.notes.append(_memory_note(memory))
