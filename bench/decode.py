@@ -28,7 +28,7 @@ from typing import Any
 import fastavro
 
 from bench.support import Env, Report, avro_reader_note
-from ingest import avro, avro_reader, codec, simulator
+from ingest import avro, codec, simulator
 
 _ROUNDS = 5
 
@@ -85,13 +85,7 @@ async def run(env: Env) -> Report:
         parsed = fastavro.parse_schema(dict(schemas.reader(name).schema))
         full = functools.partial(_full, subject.decode, topic, payloads)
         compiled = functools.partial(_full, subject.decoder.decode, name, payloads)
-        columns = codec.COLUMNS[codec.TOPICS[topic]]
-        reads = {
-            v.fingerprint.to_bytes(8, "little"): avro_reader.Reader(
-                v.parsed, schemas.reader(name).parsed, columns, compiled=False
-            ).python
-            for v in schemas.versions(name)
-        }
+        reads = {fp: reader.python for fp, reader in subject.decoder.readers(name).items()}
         python = functools.partial(_python, reads, payloads)
         baseline = functools.partial(_fastavro, parsed, payloads)
         count = len(payloads)

@@ -261,6 +261,10 @@ class Decoder:
         # (name, registry schema id) → compiled reader, or the poison (reason, detail) it gives
         self._registered: dict[tuple[str, int], avro_reader.Reader | tuple[str, str]] = {}
 
+    def readers(self, name: str) -> Mapping[bytes, avro_reader.Reader]:
+        """The readers of record `name`'s known versions, by fingerprint as on the wire."""
+        return self._readers[name]
+
     def decode(self, name: str, payload: bytes) -> tuple[Any, ...]:
         """The values of one message of record `name`; raises `PoisonRecord` if it is bad.
 
